@@ -1,0 +1,42 @@
+# fppdl: the two commands are `make demo` (4-party consortium end to end) and `make test`.
+# Both depend on `setup`, which is idempotent: each step re-runs only when its inputs changed.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STAMPS := .setup-stamps
+
+.PHONY: setup demo test lint typecheck bench clean
+
+setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned exactly in pyproject.toml: that pin takes the local CPU wheel.
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(STAMPS)/contracts: $(STAMPS)/venv $(STAMPS)/npm $(wildcard contracts/*.sol contracts/**/*.sol) client/chain/compile.py
+	$(PY) -m client.chain.compile
+	@touch $@
+
+demo: setup
+	$(PY) -m client.cli demo $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check client trainer storage migrations tests benchmarks
+	$(PY) -m mypy client trainer storage migrations
+
+bench: setup
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf build $(STAMPS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Numbered, idempotent deployment steps writing deployments/<chainId>.json."""

@@ -1,0 +1,1 @@
+"""Content-addressed storage of ciphertexts (IPFS Kubo RPC, embedded on-disk, in-memory)."""

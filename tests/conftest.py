@@ -1,0 +1,1 @@
+"""Session-wide test configuration shared by every suite."""
