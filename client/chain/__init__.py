@@ -1,0 +1,1 @@
+"""Chain side of fppdl: contract compilation, the Ledger bindings, Anvil, deployments."""

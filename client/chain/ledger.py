@@ -1,0 +1,533 @@
+"""Typed bindings of the ConsortiumLedger contract over web3.py and eth-account.
+
+Transactions are signed locally by the ``LocalAccount`` handed in (keys never leave the
+process; node accounts are never unlocked), with per-account nonce tracking that is safe for
+several ``Ledger`` objects (of the same or different accounts) in one process, gas estimation
+and awaited receipts. Custom-error reverts become the named exceptions of
+:mod:`client.chain.errors`. Reads return frozen records of :mod:`client.chain.records`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import HTTPProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+
+from client.chain.compile import load_artifact
+from client.chain.errors import LEDGER_CONTRACT, LedgerError, TransactionFailed, decode_revert
+from client.chain.records import (
+    DownloadRequest,
+    EventMeta,
+    LedgerParams,
+    LowQualityReport,
+    MessageCommitment,
+    PartyInfo,
+    PartyStatus,
+    Phase,
+    Points,
+    Ratio,
+    Receipt,
+    Registration,
+    Removal,
+    RequestState,
+    RequestStatus,
+    RoundDeadlines,
+    RoundOpening,
+    RoundProgress,
+    Upload,
+)
+
+# Headroom over eth_estimateGas: estimates are exact on Anvil, but state may move between
+# estimate and inclusion (another party's transaction in the same block).
+GAS_HEADROOM_NUM = 5
+GAS_HEADROOM_DEN = 4
+RECEIPT_TIMEOUT_S = 120.0
+
+
+class ReadOnlyLedger(LedgerError):
+    """A transaction was attempted on a Ledger opened without an account."""
+
+
+class PhaseTimeout(LedgerError):
+    """The ledger did not reach the awaited phase in time."""
+
+
+class _NonceBook:
+    """Next nonce per (chain id, address), shared by every Ledger of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[tuple[int, str], threading.Lock] = {}
+        self._next: dict[tuple[int, str], int] = {}
+
+    def lock(self, key: tuple[int, str]) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def reserve(self, key: tuple[int, str], chain_pending: int) -> int:
+        # Chain state wins when it is ahead (other processes, or a reverted devnet snapshot
+        # moving it back is handled by `forget`).
+        return max(self._next.get(key, 0), chain_pending)
+
+    def commit(self, key: tuple[int, str], used: int) -> None:
+        self._next[key] = used + 1
+
+    def forget(self, key: tuple[int, str]) -> None:
+        self._next.pop(key, None)
+
+
+NONCES = _NonceBook()
+
+
+def connect(rpc_url: str, timeout_s: float = 60.0) -> Web3:
+    """Return a Web3 on ``rpc_url`` (HTTP JSON-RPC)."""
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+
+
+def _meta(log: Any) -> EventMeta:
+    return EventMeta(int(log["blockNumber"]), "0x" + bytes(log["transactionHash"]).hex(),
+                     int(log["logIndex"]))
+
+
+def _addresses(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(Web3.to_checksum_address(v) for v in values)
+
+
+class Ledger:
+    """One party's (or an auditor's) handle on a deployed ConsortiumLedger.
+
+    Parameters
+    ----------
+    w3
+        A connected Web3.
+    address
+        Address of the deployed ledger.
+    account
+        Local signing account; ``None`` for a read-only (auditor) handle.
+    abi
+        Contract ABI; by default the compiled ``ConsortiumLedger`` artifact's.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        account: LocalAccount | None = None,
+        *,
+        abi: Sequence[Any] | None = None,
+    ) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.account = account
+        self.contract: Contract = w3.eth.contract(
+            address=self.address, abi=list(abi or load_artifact(LEDGER_CONTRACT).abi)
+        )
+        self._chain_id = int(w3.eth.chain_id)
+        self._params: LedgerParams | None = None
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def deploy(
+        cls, w3: Web3, account: LocalAccount, params: LedgerParams
+    ) -> tuple[Ledger, Receipt]:
+        """Deploy a new ledger with ``params``; return its handle and the deployment receipt.
+
+        Parameters
+        ----------
+        w3
+            A connected Web3.
+        account
+            The deploying account (it gains no privilege in the contract).
+        params
+            Deployment parameters.
+        """
+        artifact = load_artifact(LEDGER_CONTRACT)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        constructor = factory.constructor(params.as_tuple())
+        receipt = _send(w3, account, constructor, contract_call=False)
+        raw = w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
+        address = raw["contractAddress"]
+        if address is None:
+            raise TransactionFailed(f"deployment {receipt.tx_hash} created no contract")
+        return cls(w3, address, account, abi=artifact.abi), receipt
+
+    def with_account(self, account: LocalAccount) -> Ledger:
+        """Return a handle on the same ledger signing with ``account``."""
+        return Ledger(self.w3, self.address, account, abi=self.contract.abi)
+
+    @property
+    def sender(self) -> str:
+        """Checksummed address of the signing account."""
+        if self.account is None:
+            raise ReadOnlyLedger("this Ledger has no account; open it with one to transact")
+        return str(self.account.address)
+
+    # ------------------------------------------------------------------ transactions
+
+    def register(
+        self, enc_pub_key: bytes, data_size: int, samples_released: int, samples_digest: bytes
+    ) -> Receipt:
+        """Register the account (init transaction) with its key, |D_i|, u_i and sample digest."""
+        return self._transact(
+            self.contract.functions.register(
+                enc_pub_key, data_size, samples_released, samples_digest
+            )
+        )
+
+    def close_registration(self) -> Receipt:
+        """Close registration and mint everyone's initial points (anyone may call)."""
+        return self._transact(self.contract.functions.closeRegistration())
+
+    def request_downloads(self, uploaders: Sequence[str], amounts: Sequence[int]) -> Receipt:
+        """DOWNLOAD: escrow ``amounts[j]`` points for an update from ``uploaders[j]``."""
+        return self._transact(
+            self.contract.functions.requestDownloads(list(_addresses(uploaders)), list(amounts))
+        )
+
+    def upload_ciphertexts(self, requesters: Sequence[str], digests: Sequence[bytes]) -> Receipt:
+        """UPLOAD: commit ciphertext digests for ``requesters`` and collect their escrow."""
+        return self._transact(
+            self.contract.functions.uploadCiphertexts(list(_addresses(requesters)), list(digests))
+        )
+
+    def close_round(self) -> Receipt:
+        """Vote to close the current epoch (closes on unanimity or after its deadline)."""
+        return self._transact(self.contract.functions.closeRound())
+
+    def release_escrow(self, party: str) -> Receipt:
+        """Release ``party``'s unspent escrow of a closed round back to its balance."""
+        return self._transact(
+            self.contract.functions.releaseEscrow(Web3.to_checksum_address(party))
+        )
+
+    def report_low_quality(self, epoch: int, suspects: Sequence[str]) -> Receipt:
+        """Report ``suspects`` as low-quality parties for ``epoch``."""
+        return self._transact(
+            self.contract.functions.reportLowQuality(epoch, list(_addresses(suspects)))
+        )
+
+    def commit_messages(
+        self, epoch: int, kind: int, recipients: Sequence[str], digests: Sequence[bytes]
+    ) -> Receipt:
+        """Commit digests of off-chain messages of ``kind`` (see :meth:`message_kind`)."""
+        return self._transact(
+            self.contract.functions.commitMessages(
+                epoch, kind, list(_addresses(recipients)), list(digests)
+            )
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def parameters(self) -> LedgerParams:
+        """Deployment parameters (cached: they are immutable)."""
+        if self._params is None:
+            self._params = LedgerParams.from_tuple(self._call(self.contract.functions.parameters()))
+        return self._params
+
+    def message_kind(self, name: str) -> int:
+        """Value of the contract constant ``KIND_<NAME>`` (``labels``, ``recovery``, ...)."""
+        return int(self._call(getattr(self.contract.functions, f"KIND_{name.upper()}")()))
+
+    def phase(self) -> Phase:
+        """Current phase."""
+        return Phase(self._call(self.contract.functions.phase()))
+
+    def current_round(self) -> int:
+        """Current epoch: 0 until round 1 opens."""
+        return int(self._call(self.contract.functions.currentRound()))
+
+    def round_deadlines(self, round_number: int) -> RoundDeadlines:
+        """Start and absolute phase deadline blocks of ``round_number``."""
+        return RoundDeadlines(*self._call(self.contract.functions.roundDeadlines(round_number)))
+
+    def round_progress(self, round_number: int) -> RoundProgress:
+        """Counters of parties that acted in each phase of ``round_number``."""
+        return RoundProgress(*self._call(self.contract.functions.roundProgress(round_number)))
+
+    def registration_closed(self) -> bool:
+        """Whether registration is closed."""
+        return bool(self._call(self.contract.functions.registrationClosed()))
+
+    def parties(self) -> tuple[str, ...]:
+        """Every registered party in registration order."""
+        return _addresses(self._call(self.contract.functions.parties()))
+
+    def credible_parties(self) -> tuple[str, ...]:
+        """The credible set in registration order."""
+        return _addresses(self._call(self.contract.functions.credibleParties()))
+
+    def credible_count(self) -> int:
+        """|C|."""
+        return int(self._call(self.contract.functions.credibleCount()))
+
+    def party_info(self, party: str) -> PartyInfo:
+        """Registration data and status of ``party``."""
+        address = Web3.to_checksum_address(party)
+        status, index, size, released, digest, key = self._call(
+            self.contract.functions.partyInfo(address)
+        )
+        return PartyInfo(
+            address, PartyStatus(status), int(index), int(size), int(released),
+            bytes(digest), bytes(key),
+        )
+
+    def points_of(self, party: str) -> Points:
+        """Balance, escrow and releasable escrow of ``party``."""
+        fn = self.contract.functions.pointsOf(Web3.to_checksum_address(party))
+        return Points(*self._call(fn))
+
+    def total_points(self) -> int:
+        """Points minted at registration (balances + escrow always sum to it)."""
+        return int(self._call(self.contract.functions.totalPoints()))
+
+    def request_state(self, round_number: int, requester: str, uploader: str) -> RequestState:
+        """Stored state of the request of ``requester`` to ``uploader`` in ``round_number``."""
+        a, b = Web3.to_checksum_address(requester), Web3.to_checksum_address(uploader)
+        amount, status = self._call(self.contract.functions.requestOf(round_number, a, b))
+        return RequestState(round_number, a, b, int(amount), RequestStatus(status))
+
+    def upload_commitment(self, round_number: int, uploader: str) -> bytes:
+        """keccak256(abi.encode(requesters, digests)) of ``uploader``'s UPLOAD."""
+        fn = self.contract.functions.uploadCommitment(
+            round_number, Web3.to_checksum_address(uploader)
+        )
+        return bytes(self._call(fn))
+
+    def reporters_of(self, epoch: int, suspect: str) -> tuple[str, ...]:
+        """Members that reported ``suspect`` in ``epoch`` while it was credible."""
+        fn = self.contract.functions.reportersOf(epoch, Web3.to_checksum_address(suspect))
+        return _addresses(self._call(fn))
+
+    def has_reported(self, epoch: int, suspect: str, reporter: str) -> bool:
+        """Whether ``reporter`` reported ``suspect`` in ``epoch``."""
+        fn = self.contract.functions.hasReported(
+            epoch, Web3.to_checksum_address(suspect), Web3.to_checksum_address(reporter)
+        )
+        return bool(self._call(fn))
+
+    def message_accumulator(self, epoch: int, kind: int, sender: str) -> bytes:
+        """Hash chain of ``sender``'s committed message batches of ``kind`` in ``epoch``."""
+        fn = self.contract.functions.messageAccumulator(
+            epoch, kind, Web3.to_checksum_address(sender)
+        )
+        return bytes(self._call(fn))
+
+    def removal_quorum(self) -> int:
+        """Reports needed now to remove a party: ceil(num |C| / den)."""
+        return int(self._call(self.contract.functions.removalQuorum()))
+
+    def credibility_threshold(self, credible: int | None = None) -> Ratio:
+        """c_th for a credible set of ``credible`` parties (default: the current |C|)."""
+        n = self.credible_count() if credible is None else credible
+        return Ratio(*self._call(self.contract.functions.credibilityThreshold(n)))
+
+    def block_number(self) -> int:
+        """Latest block number of the chain."""
+        return int(self.w3.eth.block_number)
+
+    def wait_for_phase(
+        self,
+        accept: Callable[[Phase, int], bool],
+        *,
+        timeout_s: float = 300.0,
+        poll_s: float = 0.2,
+    ) -> tuple[Phase, int]:
+        """Poll the chain until ``accept(phase, round)`` holds; return that (phase, round).
+
+        Parties wait on the chain, never on each other.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            current = (self.phase(), self.current_round())
+            if accept(*current):
+                return current
+            if time.monotonic() > deadline:
+                raise PhaseTimeout(f"still in {current[0].name} of epoch {current[1]}")
+            time.sleep(poll_s)
+
+    # ------------------------------------------------------------------ events
+
+    def registrations(self, from_block: int = 0) -> list[Registration]:
+        """Every ``PartyRegistered`` event."""
+        return [
+            Registration(
+                Web3.to_checksum_address(e["args"]["party"]), int(e["args"]["index"]),
+                int(e["args"]["dataSize"]), int(e["args"]["samplesReleased"]),
+                bytes(e["args"]["samplesDigest"]), bytes(e["args"]["encPubKey"]), _meta(e),
+            )
+            for e in self._logs("PartyRegistered", from_block, {})
+        ]
+
+    def download_requests(
+        self, round_number: int | None = None, requester: str | None = None, from_block: int = 0
+    ) -> list[DownloadRequest]:
+        """``DownloadRequested`` events, optionally for one round and/or requester."""
+        filters: dict[str, Any] = {}
+        if round_number is not None:
+            filters["round"] = round_number
+        if requester is not None:
+            filters["requester"] = Web3.to_checksum_address(requester)
+        return [
+            DownloadRequest(
+                int(e["args"]["round"]), Web3.to_checksum_address(e["args"]["requester"]),
+                _addresses(e["args"]["uploaders"]), tuple(int(a) for a in e["args"]["amounts"]),
+                _meta(e),
+            )
+            for e in self._logs("DownloadRequested", from_block, filters)
+        ]
+
+    def uploads(
+        self, round_number: int | None = None, uploader: str | None = None, from_block: int = 0
+    ) -> list[Upload]:
+        """``CiphertextsUploaded`` events, optionally for one round and/or uploader."""
+        filters: dict[str, Any] = {}
+        if round_number is not None:
+            filters["round"] = round_number
+        if uploader is not None:
+            filters["uploader"] = Web3.to_checksum_address(uploader)
+        return [
+            Upload(
+                int(e["args"]["round"]), Web3.to_checksum_address(e["args"]["uploader"]),
+                _addresses(e["args"]["requesters"]),
+                tuple(bytes(d) for d in e["args"]["digests"]), _meta(e),
+            )
+            for e in self._logs("CiphertextsUploaded", from_block, filters)
+        ]
+
+    def low_quality_reports(
+        self, epoch: int | None = None, from_block: int = 0
+    ) -> list[LowQualityReport]:
+        """``LowQualityReported`` events, optionally for one epoch."""
+        filters: dict[str, Any] = {} if epoch is None else {"epoch": epoch}
+        return [
+            LowQualityReport(
+                int(e["args"]["epoch"]), Web3.to_checksum_address(e["args"]["reporter"]),
+                _addresses(e["args"]["suspects"]), _meta(e),
+            )
+            for e in self._logs("LowQualityReported", from_block, filters)
+        ]
+
+    def removals(self, from_block: int = 0) -> list[Removal]:
+        """``PartyRemoved`` events."""
+        return [
+            Removal(
+                Web3.to_checksum_address(e["args"]["party"]), int(e["args"]["epoch"]),
+                _addresses(e["args"]["reporters"]), _meta(e),
+            )
+            for e in self._logs("PartyRemoved", from_block, {})
+        ]
+
+    def message_commitments(
+        self,
+        epoch: int | None = None,
+        kind: int | None = None,
+        sender: str | None = None,
+        from_block: int = 0,
+    ) -> list[MessageCommitment]:
+        """``MessagesCommitted`` events, optionally filtered by epoch, kind and sender."""
+        filters: dict[str, Any] = {}
+        if epoch is not None:
+            filters["epoch"] = epoch
+        if kind is not None:
+            filters["kind"] = kind
+        if sender is not None:
+            filters["sender"] = Web3.to_checksum_address(sender)
+        return [
+            MessageCommitment(
+                int(e["args"]["epoch"]), int(e["args"]["kind"]),
+                Web3.to_checksum_address(e["args"]["sender"]),
+                _addresses(e["args"]["recipients"]),
+                tuple(bytes(d) for d in e["args"]["digests"]),
+                bytes(e["args"]["accumulator"]), _meta(e),
+            )
+            for e in self._logs("MessagesCommitted", from_block, filters)
+        ]
+
+    def rounds_opened(self, from_block: int = 0) -> list[RoundOpening]:
+        """``RoundOpened`` events."""
+        return [
+            RoundOpening(
+                int(e["args"]["round"]), int(e["args"]["requestDeadline"]),
+                int(e["args"]["uploadDeadline"]), int(e["args"]["settleDeadline"]), _meta(e),
+            )
+            for e in self._logs("RoundOpened", from_block, {})
+        ]
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _logs(self, event: str, from_block: int, filters: dict[str, Any]) -> list[Any]:
+        handle = getattr(self.contract.events, event)
+        logs = handle.get_logs(argument_filters=filters or None, from_block=from_block,
+                               to_block="latest")
+        return sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
+
+    def _call(self, fn: ContractFunction) -> Any:
+        try:
+            return fn.call()
+        except ContractLogicError as exc:
+            raise _decoded(exc) from exc
+
+    def _transact(self, fn: ContractFunction) -> Receipt:
+        if self.account is None:
+            raise ReadOnlyLedger("this Ledger has no account; open it with one to transact")
+        return _send(self.w3, self.account, fn, contract_call=True)
+
+
+def _decoded(exc: ContractLogicError) -> LedgerError:
+    data = exc.data
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        return decode_revert(data)
+    return TransactionFailed(str(exc.message or exc))
+
+
+def _send(w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool) -> Receipt:
+    """Estimate, sign locally, send with a tracked nonce and await the receipt."""
+    sender = account.address
+    key = (int(w3.eth.chain_id), sender)
+    try:
+        gas = int(fn.estimate_gas({"from": sender}))
+    except ContractLogicError as exc:
+        raise _decoded(exc) from exc
+    gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN
+    with NONCES.lock(key):
+        nonce = NONCES.reserve(key, int(w3.eth.get_transaction_count(sender, "pending")))
+        tx = fn.build_transaction({"from": sender, "nonce": nonce, "gas": gas})
+        signed = account.sign_transaction(tx)
+        try:
+            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Web3RPCError as exc:
+            # A rejected nonce means our book is stale (e.g. a devnet snapshot was reverted).
+            NONCES.forget(key)
+            raise TransactionFailed(f"node rejected the transaction: {exc}") from exc
+        NONCES.commit(key, nonce)
+    try:
+        raw = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    except TimeExhausted as exc:
+        NONCES.forget(key)
+        raise TransactionFailed(f"no receipt for 0x{bytes(tx_hash).hex()}") from exc
+    receipt = Receipt("0x" + bytes(raw["transactionHash"]).hex(), int(raw["blockNumber"]),
+                      int(raw["gasUsed"]))
+    if raw["status"] != 1:
+        raise _replayed_failure(w3, tx, receipt, contract_call)
+    return receipt
+
+
+def _replayed_failure(w3: Web3, tx: Any, receipt: Receipt, contract_call: bool) -> LedgerError:
+    # Replay on the parent block to recover the revert data, which receipts do not carry.
+    call = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
+    try:
+        w3.eth.call(call, block_identifier=receipt.block_number - 1)  # type: ignore[arg-type]
+    except ContractLogicError as exc:
+        return _decoded(exc)
+    kind = "call" if contract_call else "deployment"
+    return TransactionFailed(f"{kind} {receipt.tx_hash} reverted (gas used {receipt.gas_used})")

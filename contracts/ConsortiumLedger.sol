@@ -1,0 +1,687 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IConsortiumLedger} from "./IConsortiumLedger.sol";
+
+/// @title ConsortiumLedger
+/// @notice Points ledger of one fppdl consortium (paper 001, section 3.2): registration with
+/// on-chain minting of initial points, the credible party set with quorum removal, and
+/// coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (payment) transactions.
+/// @dev Invariant: the sum over parties of balance + escrowed equals `totalPoints()` forever.
+/// Every loop is bounded by `maxParties`. Unspent escrow of a closed round is released lazily
+/// (on the party's next DOWNLOAD, or by anyone through `releaseEscrow`) so closing a round is O(1).
+contract ConsortiumLedger is IConsortiumLedger {
+    /// @notice Message kind: mutual-evaluation labels sent privately to a sample owner.
+    uint8 public constant KIND_LABELS = 1;
+    /// @notice Message kind: dropout-recovery streams sent to a receiver.
+    uint8 public constant KIND_RECOVERY = 2;
+    /// @notice Message kind: local credibility vectors or other evaluation results.
+    uint8 public constant KIND_EVALUATION = 3;
+    /// @notice Threshold mode: c_th = (num/den) / |C| (the paper's (1/n)(2/3)).
+    uint8 public constant THRESHOLD_PAPER = 0;
+    /// @notice Threshold mode: c_th = (num/den) / (|C|-1) (the authors' code, (1/3)/(|C|-1)).
+    uint8 public constant THRESHOLD_AUTHORS = 1;
+
+    // Requests are packed four per storage word, keyed by (round, requester, uploader index / 4):
+    // each 64-bit entry holds the amount in its low 63 bits and a fulfilled flag in the top bit,
+    // so a DOWNLOAD to n-1 uploaders writes ceil(n/4) fresh slots instead of n-1.
+    uint256 private constant _ENTRIES_PER_WORD = 4;
+    uint256 private constant _ENTRY_BITS = 64;
+    uint256 private constant _ENTRY_MASK = type(uint64).max;
+    uint256 private constant _FULFILLED = 1 << 63;
+    uint256 private constant _AMOUNT_MASK = _FULFILLED - 1;
+
+    // Hot slot of a party: everything a DOWNLOAD / UPLOAD touches on the paying side.
+    struct Account {
+        uint112 balance;
+        uint112 escrowed;
+        uint32 escrowRound;
+    }
+
+    // Membership and per-round activity, one slot: rounds are uint32 in storage.
+    struct Membership {
+        Status status;
+        uint16 index;
+        uint32 lastRequestRound;
+        uint32 lastUploadRound;
+        uint32 lastNamedRound;
+        // Stored as round + 1 so that the zero default never reads as a vote for epoch 0.
+        uint32 voteMark;
+    }
+
+    struct Profile {
+        uint64 dataSize;
+        uint64 samplesReleased;
+        bytes32 samplesDigest;
+        bytes encPubKey;
+    }
+
+    struct RoundState {
+        uint64 start;
+        uint16 requestCount;
+        uint16 uploadersExpected;
+        uint16 uploadCount;
+        uint16 voteCount;
+    }
+
+
+    uint64 private immutable _modelSize;
+    uint16 private immutable _minParties;
+    uint16 private immutable _maxParties;
+    uint64 private immutable _registrationDeadline;
+    uint32 private immutable _benchmarkBlocks;
+    uint32 private immutable _requestBlocks;
+    uint32 private immutable _uploadBlocks;
+    uint32 private immutable _settleBlocks;
+    uint16 private immutable _quorumNumerator;
+    uint16 private immutable _quorumDenominator;
+    uint8 private immutable _thresholdMode;
+    uint32 private immutable _thresholdNumerator;
+    uint32 private immutable _thresholdDenominator;
+    uint32 private immutable _maxEncKeyLength;
+
+    address[] private _parties;
+    mapping(address => Account) private _accounts;
+    mapping(address => Membership) private _members;
+    mapping(address => Profile) private _profiles;
+
+    bool private _registrationClosed;
+    uint16 private _credibleCount;
+    uint64 private _currentRound;
+    uint256 private _totalPoints;
+    mapping(uint64 => RoundState) private _rounds;
+    mapping(bytes32 => uint256) private _requestWords;
+    mapping(uint64 => mapping(address => bytes32)) private _uploadCommitments;
+    mapping(uint64 => mapping(address => address[])) private _reporters;
+    mapping(uint64 => mapping(address => mapping(address => bool))) private _reported;
+    mapping(bytes32 => bytes32) private _messageAccumulators;
+
+    /// @notice Deploy a consortium ledger with immutable parameters.
+    /// @param p the deployment parameters; see `IConsortiumLedger.Parameters`.
+    constructor(Parameters memory p) {
+        if (p.modelSize == 0) revert InvalidParameter("modelSize");
+        if (p.minParties < 2) revert InvalidParameter("minParties");
+        if (p.maxParties < p.minParties) revert InvalidParameter("maxParties");
+        if (p.registrationDeadline <= block.number) revert InvalidParameter("registrationDeadline");
+        if (p.benchmarkBlocks == 0) revert InvalidParameter("benchmarkBlocks");
+        if (p.requestBlocks == 0) revert InvalidParameter("requestBlocks");
+        if (p.uploadBlocks == 0) revert InvalidParameter("uploadBlocks");
+        if (p.settleBlocks == 0) revert InvalidParameter("settleBlocks");
+        if (p.quorumDenominator == 0 || p.quorumNumerator == 0) revert InvalidParameter("quorum");
+        if (p.quorumNumerator > p.quorumDenominator) revert InvalidParameter("quorum");
+        if (p.thresholdMode > THRESHOLD_AUTHORS) revert InvalidParameter("thresholdMode");
+        if (p.thresholdDenominator == 0) revert InvalidParameter("thresholdDenominator");
+        if (p.maxEncKeyLength == 0) revert InvalidParameter("maxEncKeyLength");
+        // Every amount is bounded by the total minted, at most modelSize * (n-1) * n; it must fit
+        // the 63-bit amount of a packed request entry.
+        if (uint256(p.modelSize) * p.maxParties * p.maxParties > _AMOUNT_MASK) {
+            revert InvalidParameter("modelSize");
+        }
+        _modelSize = p.modelSize;
+        _minParties = p.minParties;
+        _maxParties = p.maxParties;
+        _registrationDeadline = p.registrationDeadline;
+        _benchmarkBlocks = p.benchmarkBlocks;
+        _requestBlocks = p.requestBlocks;
+        _uploadBlocks = p.uploadBlocks;
+        _settleBlocks = p.settleBlocks;
+        _quorumNumerator = p.quorumNumerator;
+        _quorumDenominator = p.quorumDenominator;
+        _thresholdMode = p.thresholdMode;
+        _thresholdNumerator = p.thresholdNumerator;
+        _thresholdDenominator = p.thresholdDenominator;
+        _maxEncKeyLength = p.maxEncKeyLength;
+    }
+
+    // ======================================================================== registration
+
+    /// @notice Register msg.sender as a party (the paper's init transaction).
+    /// @param encPubKey the party's encryption public key (1..maxEncKeyLength bytes).
+    /// @param dataSize |D_i|, the size of the party's local training set.
+    /// @param samplesReleased u_i, the number of DPGAN samples released for benchmarking.
+    /// @param samplesDigest digest of the stored object holding the released samples.
+    function register(
+        bytes calldata encPubKey,
+        uint64 dataSize,
+        uint64 samplesReleased,
+        bytes32 samplesDigest
+    ) external {
+        _requirePhase(Phase.Registration);
+        if (block.number >= _registrationDeadline) {
+            revert RegistrationDeadlinePassed(_registrationDeadline, block.number);
+        }
+        if (_members[msg.sender].status != Status.None) revert AlreadyRegistered(msg.sender);
+        if (_parties.length >= _maxParties) revert RegistryFull(_maxParties);
+        if (encPubKey.length == 0 || encPubKey.length > _maxEncKeyLength) {
+            revert InvalidEncryptionKey(encPubKey.length, _maxEncKeyLength);
+        }
+        if (samplesReleased == 0 || samplesReleased > dataSize) {
+            revert InvalidSampleCounts(dataSize, samplesReleased);
+        }
+        if (samplesDigest == bytes32(0)) revert ZeroDigest();
+
+        uint256 index = _parties.length;
+        _parties.push(msg.sender);
+        // index < maxParties <= type(uint16).max, so the cast is exact.
+        _members[msg.sender].status = Status.Credible;
+        _members[msg.sender].index = uint16(index);
+        _profiles[msg.sender] = Profile(dataSize, samplesReleased, samplesDigest, encPubKey);
+        emit PartyRegistered(msg.sender, index, dataSize, samplesReleased, samplesDigest, encPubKey);
+    }
+
+    /// @notice Close registration and mint p_i = floor(u_i |w| (n-1) / |D_i|) to every party.
+    /// @dev Anyone may call, once the deadline block is reached or maxParties registered, and
+    /// only with at least minParties registered. Opens epoch 0 (initial benchmarking).
+    function closeRegistration() external {
+        _requirePhase(Phase.Registration);
+        uint256 n = _parties.length;
+        if (block.number < _registrationDeadline && n < _maxParties) {
+            revert RegistrationStillOpen(_registrationDeadline, n, _maxParties);
+        }
+        if (n < _minParties) revert NotEnoughParties(n, _minParties);
+
+        _registrationClosed = true;
+        // n <= maxParties fits uint16.
+        _credibleCount = uint16(n);
+        uint256 total;
+        for (uint256 i; i < n; ++i) {
+            address party = _parties[i];
+            Profile storage profile = _profiles[party];
+            // samplesReleased <= dataSize, so the amount is at most modelSize * (n-1) < 2^80.
+            uint256 amount =
+                (uint256(profile.samplesReleased) * _modelSize * (n - 1)) / profile.dataSize;
+            _accounts[party].balance = uint112(amount);
+            total += amount;
+            emit PointsMinted(party, amount);
+        }
+        _totalPoints = total;
+        _rounds[0].start = uint64(block.number);
+        emit RegistrationClosed(n, total, uint64(block.number) + _benchmarkBlocks);
+    }
+
+    // ======================================================================== rounds
+
+    /// @notice DOWNLOAD transaction: request model updates from `uploaders`, escrowing
+    /// `amounts[j]` points for `uploaders[j]`. One per credible party per round.
+    /// @dev An empty request is allowed: it records that the party acted, so the REQUEST
+    /// phase can end early once every credible party has acted.
+    /// @param uploaders distinct credible parties other than msg.sender.
+    /// @param amounts the points d_i^j offered to each uploader (each > 0).
+    function requestDownloads(address[] calldata uploaders, uint256[] calldata amounts) external {
+        _requireCredible(msg.sender);
+        _requirePhase(Phase.Request);
+        uint64 round = _currentRound;
+        uint32 round32 = uint32(round);
+        Membership storage me = _members[msg.sender];
+        if (me.lastRequestRound == round32) revert AlreadyRequested(msg.sender, round);
+        uint256 count = uploaders.length;
+        if (count != amounts.length) revert LengthMismatch(count, amounts.length);
+        if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+
+        _releaseEscrow(msg.sender);
+        RoundState storage state = _rounds[round];
+        uint256 total;
+        for (uint256 j; j < count; ++j) {
+            address uploader = uploaders[j];
+            uint256 amount = amounts[j];
+            if (uploader == msg.sender) revert SelfReference(uploader);
+            if (amount == 0) revert ZeroAmount(uploader);
+            Membership storage them = _members[uploader];
+            if (them.status != Status.Credible) revert NotCredible(uploader);
+            if (amount > _AMOUNT_MASK) revert InsufficientPoints(msg.sender, 0, amount);
+            (bytes32 key, uint256 shift) = _requestEntry(round, msg.sender, them.index);
+            uint256 word = _requestWords[key];
+            if ((word >> shift) & _ENTRY_MASK != 0) revert DuplicateEntry(uploader);
+            _requestWords[key] = word | (amount << shift);
+            if (them.lastNamedRound != round32) {
+                them.lastNamedRound = round32;
+                ++state.uploadersExpected;
+            }
+            total += amount;
+        }
+        Account storage account = _accounts[msg.sender];
+        if (total > account.balance) revert InsufficientPoints(msg.sender, account.balance, total);
+        // total <= balance was just checked, so neither update can wrap.
+        unchecked {
+            account.balance -= uint112(total);
+            account.escrowed += uint112(total);
+        }
+        account.escrowRound = round32;
+        me.lastRequestRound = round32;
+        ++state.requestCount;
+        emit DownloadRequested(round, msg.sender, uploaders, amounts);
+    }
+
+    /// @notice UPLOAD transaction: commit the digests of the ciphertexts uploaded for
+    /// `requesters` and collect their escrowed points. One per credible party per round.
+    /// @dev Requests not listed stay open until the phase ends, then their escrow is released.
+    /// @param requesters credible parties with an open request to msg.sender this round.
+    /// @param digests nonzero digests of the ciphertext objects, one per requester.
+    function uploadCiphertexts(address[] calldata requesters, bytes32[] calldata digests) external {
+        _requireCredible(msg.sender);
+        _requirePhase(Phase.Upload);
+        uint64 round = _currentRound;
+        uint32 round32 = uint32(round);
+        Membership storage me = _members[msg.sender];
+        if (me.lastNamedRound != round32) revert NothingRequested(msg.sender, round);
+        if (me.lastUploadRound == round32) revert AlreadyUploaded(msg.sender, round);
+        uint256 count = requesters.length;
+        if (count != digests.length) revert LengthMismatch(count, digests.length);
+        if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+
+        uint16 myIndex = me.index;
+        uint256 earned;
+        for (uint256 j; j < count; ++j) {
+            address requester = requesters[j];
+            if (digests[j] == bytes32(0)) revert ZeroDigest();
+            if (_members[requester].status != Status.Credible) revert NotCredible(requester);
+            (bytes32 key, uint256 shift) = _requestEntry(round, requester, myIndex);
+            uint256 word = _requestWords[key];
+            uint256 entry = (word >> shift) & _ENTRY_MASK;
+            if (entry == 0 || entry & _FULFILLED != 0) {
+                revert RequestNotOpen(round, requester, msg.sender);
+            }
+            _requestWords[key] = word | (_FULFILLED << shift);
+            // entry < 2^63 was checked against the total supply at request time.
+            uint112 amount = uint112(entry);
+            // The request escrowed `amount` in this round and escrow of the current round is
+            // only released by fulfilment, so escrowed >= amount.
+            unchecked {
+                _accounts[requester].escrowed -= amount;
+            }
+            earned += amount;
+        }
+        // earned <= total points < 2^112.
+        _accounts[msg.sender].balance += uint112(earned);
+        me.lastUploadRound = round32;
+        ++_rounds[round].uploadCount;
+        _uploadCommitments[round][msg.sender] = keccak256(abi.encode(requesters, digests));
+        emit CiphertextsUploaded(round, msg.sender, requesters, digests);
+    }
+
+    /// @notice Vote to close the current epoch (benchmarking or a round's SETTLE phase).
+    /// The epoch closes when every credible party voted, or on any member's call once the
+    /// epoch's deadline block is reached; the next round then opens.
+    function closeRound() external {
+        _requireCredible(msg.sender);
+        Phase current = phase();
+        if (current != Phase.Settle && current != Phase.Benchmarking) {
+            revert WrongPhase(Phase.Settle, current);
+        }
+        uint64 round = _currentRound;
+        uint32 round32 = uint32(round);
+        RoundState storage state = _rounds[round];
+        Membership storage me = _members[msg.sender];
+        bool voted = me.voteMark == round32 + 1;
+        if (!voted) {
+            me.voteMark = round32 + 1;
+            ++state.voteCount;
+            emit RoundCloseVoted(round, msg.sender);
+        }
+        bool byDeadline = block.number >= _epochDeadline(round);
+        if (state.voteCount >= _credibleCount || byDeadline) {
+            _openNextRound(round, byDeadline);
+        } else if (voted) {
+            revert AlreadyVoted(msg.sender, round);
+        }
+    }
+
+    /// @notice Release `party`'s unspent escrow of a closed round back to its balance.
+    /// @dev Anyone may call; also done automatically by the party's next DOWNLOAD.
+    /// @param party the party whose escrow is released (credible or removed).
+    function releaseEscrow(address party) external {
+        if (_members[party].status == Status.None) revert NotRegistered(party);
+        if (!_releaseEscrow(party)) revert NothingToRelease(party);
+    }
+
+    // ======================================================================== credibility
+
+    /// @notice Report `suspects` as low-quality parties for evaluation `epoch`.
+    /// @dev A suspect is removed once reports from ceil(num/den * |C|) distinct members name it
+    /// for the same epoch, |C| being the credible count when the deciding report arrives.
+    /// Suspects already removed are skipped, so concurrent reports do not revert.
+    /// @param epoch 0 for initial benchmarking, t for round t; at most the current round.
+    /// @param suspects registered parties other than msg.sender.
+    function reportLowQuality(uint64 epoch, address[] calldata suspects) external {
+        _requireCredible(msg.sender);
+        _requireEpoch(epoch);
+        uint256 count = suspects.length;
+        if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+        emit LowQualityReported(epoch, msg.sender, suspects);
+        for (uint256 j; j < count; ++j) {
+            address suspect = suspects[j];
+            if (suspect == msg.sender) revert SelfReference(suspect);
+            Status status = _members[suspect].status;
+            if (status == Status.None) revert NotRegistered(suspect);
+            if (_reported[epoch][suspect][msg.sender]) {
+                revert AlreadyReported(epoch, msg.sender, suspect);
+            }
+            _reported[epoch][suspect][msg.sender] = true;
+            if (status == Status.Removed) continue;
+            address[] storage reporters = _reporters[epoch][suspect];
+            reporters.push(msg.sender);
+            if (reporters.length >= removalQuorum()) _remove(suspect, epoch, reporters);
+        }
+    }
+
+    // ======================================================================== messages
+
+    /// @notice Commit digests of off-chain messages (labels, recovery streams, evaluations).
+    /// @dev Stores a hash chain per (epoch, kind, sender) so later disputes can check any
+    /// committed batch against the events.
+    /// @param epoch 0 for initial benchmarking, t for round t; at most the current round.
+    /// @param kind one of KIND_LABELS, KIND_RECOVERY, KIND_EVALUATION.
+    /// @param recipients registered parties receiving the messages.
+    /// @param digests nonzero digests of the messages, one per recipient.
+    function commitMessages(
+        uint64 epoch,
+        uint8 kind,
+        address[] calldata recipients,
+        bytes32[] calldata digests
+    ) external {
+        _requireCredible(msg.sender);
+        _requireEpoch(epoch);
+        if (kind < KIND_LABELS || kind > KIND_EVALUATION) revert UnknownMessageKind(kind);
+        uint256 count = recipients.length;
+        if (count != digests.length) revert LengthMismatch(count, digests.length);
+        if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+        for (uint256 j; j < count; ++j) {
+            if (_members[recipients[j]].status == Status.None) revert NotRegistered(recipients[j]);
+            if (digests[j] == bytes32(0)) revert ZeroDigest();
+        }
+        bytes32 key = keccak256(abi.encode(epoch, kind, msg.sender));
+        bytes32 accumulator =
+            keccak256(abi.encode(_messageAccumulators[key], recipients, digests));
+        _messageAccumulators[key] = accumulator;
+        emit MessagesCommitted(epoch, kind, msg.sender, recipients, digests, accumulator);
+    }
+
+    // ======================================================================== views
+
+    /// @notice The deployment parameters.
+    function parameters() external view returns (Parameters memory) {
+        return Parameters(
+            _modelSize,
+            _minParties,
+            _maxParties,
+            _registrationDeadline,
+            _benchmarkBlocks,
+            _requestBlocks,
+            _uploadBlocks,
+            _settleBlocks,
+            _quorumNumerator,
+            _quorumDenominator,
+            _thresholdMode,
+            _thresholdNumerator,
+            _thresholdDenominator,
+            _maxEncKeyLength
+        );
+    }
+
+    /// @notice The current phase, derived from state and block number.
+    function phase() public view returns (Phase) {
+        if (!_registrationClosed) return Phase.Registration;
+        uint64 round = _currentRound;
+        if (round == 0) return Phase.Benchmarking;
+        RoundState storage state = _rounds[round];
+        uint64 start = state.start;
+        if (state.requestCount < _credibleCount && block.number < start + _requestBlocks) {
+            return Phase.Request;
+        }
+        if (
+            state.uploadCount < state.uploadersExpected
+                && block.number < start + _requestBlocks + _uploadBlocks
+        ) return Phase.Upload;
+        return Phase.Settle;
+    }
+
+    /// @notice The current epoch: 0 during registration and benchmarking, t in round t.
+    function currentRound() external view returns (uint64) {
+        return _currentRound;
+    }
+
+    /// @notice Absolute deadline blocks of `round`'s phases (benchmarking: all three equal).
+    /// @param round an epoch number not above the current one.
+    function roundDeadlines(uint64 round)
+        external
+        view
+        returns (uint64 start, uint64 requestDeadline, uint64 uploadDeadline, uint64 settleDeadline)
+    {
+        start = _rounds[round].start;
+        if (round == 0) {
+            uint64 end = start + _benchmarkBlocks;
+            return (start, end, end, end);
+        }
+        requestDeadline = start + _requestBlocks;
+        uploadDeadline = requestDeadline + _uploadBlocks;
+        settleDeadline = uploadDeadline + _settleBlocks;
+    }
+
+    /// @notice Progress counters of `round` (how many parties acted in each phase).
+    /// @param round an epoch number.
+    function roundProgress(uint64 round)
+        external
+        view
+        returns (uint16 requests, uint16 uploadersExpected, uint16 uploads, uint16 votes)
+    {
+        RoundState storage state = _rounds[round];
+        return (state.requestCount, state.uploadersExpected, state.uploadCount, state.voteCount);
+    }
+
+    /// @notice Whether registration is closed.
+    function registrationClosed() external view returns (bool) {
+        return _registrationClosed;
+    }
+
+    /// @notice Every registered party, in registration order.
+    function parties() external view returns (address[] memory) {
+        return _parties;
+    }
+
+    /// @notice The credible parties, in registration order.
+    function credibleParties() external view returns (address[] memory result) {
+        uint256 n = _parties.length;
+        result = new address[](_credibleCount);
+        uint256 k;
+        for (uint256 i; i < n; ++i) {
+            if (_members[_parties[i]].status == Status.Credible) result[k++] = _parties[i];
+        }
+    }
+
+    /// @notice |C|, the number of credible parties (all registered parties before closing).
+    function credibleCount() external view returns (uint256) {
+        return _registrationClosed ? _credibleCount : _parties.length;
+    }
+
+    /// @notice Registration data and status of `party`.
+    /// @param party any address.
+    function partyInfo(address party)
+        external
+        view
+        returns (
+            Status status,
+            uint16 index,
+            uint64 dataSize,
+            uint64 samplesReleased,
+            bytes32 samplesDigest,
+            bytes memory encPubKey
+        )
+    {
+        Profile storage profile = _profiles[party];
+        Membership storage member = _members[party];
+        return (
+            member.status,
+            member.index,
+            profile.dataSize,
+            profile.samplesReleased,
+            profile.samplesDigest,
+            profile.encPubKey
+        );
+    }
+
+    /// @notice Points of `party`: spendable balance, escrow, and the part of the escrow that
+    /// belongs to a closed round and is released on the next DOWNLOAD or `releaseEscrow`.
+    /// @param party any address.
+    function pointsOf(address party)
+        external
+        view
+        returns (uint256 balance, uint256 escrowed, uint256 releasable)
+    {
+        Account storage account = _accounts[party];
+        balance = account.balance;
+        escrowed = account.escrowed;
+        releasable = account.escrowRound < _currentRound ? escrowed : 0;
+    }
+
+    /// @notice Total points minted at registration; balances plus escrow always sum to it.
+    function totalPoints() external view returns (uint256) {
+        return _totalPoints;
+    }
+
+    /// @notice The request of `requester` to `uploader` in `round`.
+    /// @param round a round number.
+    /// @param requester the requesting party.
+    /// @param uploader the requested party.
+    function requestOf(uint64 round, address requester, address uploader)
+        external
+        view
+        returns (uint256 amount, RequestStatus status)
+    {
+        Membership storage them = _members[uploader];
+        if (them.status == Status.None) return (0, RequestStatus.None);
+        (bytes32 key, uint256 shift) = _requestEntry(round, requester, them.index);
+        uint256 entry = (_requestWords[key] >> shift) & _ENTRY_MASK;
+        if (entry == 0) return (0, RequestStatus.None);
+        status = entry & _FULFILLED != 0 ? RequestStatus.Fulfilled : RequestStatus.Open;
+        amount = entry & _AMOUNT_MASK;
+    }
+
+    /// @notice keccak256(abi.encode(requesters, digests)) of `uploader`'s UPLOAD in `round`.
+    /// @param round a round number.
+    /// @param uploader the uploading party.
+    function uploadCommitment(uint64 round, address uploader) external view returns (bytes32) {
+        return _uploadCommitments[round][uploader];
+    }
+
+    /// @notice Members that reported `suspect` in `epoch` while it was credible.
+    /// @param epoch an epoch number.
+    /// @param suspect the reported party.
+    function reportersOf(uint64 epoch, address suspect) external view returns (address[] memory) {
+        return _reporters[epoch][suspect];
+    }
+
+    /// @notice Whether `reporter` reported `suspect` in `epoch`.
+    /// @param epoch an epoch number.
+    /// @param suspect the reported party.
+    /// @param reporter the reporting party.
+    function hasReported(uint64 epoch, address suspect, address reporter)
+        external
+        view
+        returns (bool)
+    {
+        return _reported[epoch][suspect][reporter];
+    }
+
+    /// @notice Hash chain of message batches of `kind` sent by `sender` in `epoch`.
+    /// @param epoch an epoch number.
+    /// @param kind a message kind.
+    /// @param sender the committing party.
+    function messageAccumulator(uint64 epoch, uint8 kind, address sender)
+        external
+        view
+        returns (bytes32)
+    {
+        return _messageAccumulators[keccak256(abi.encode(epoch, kind, sender))];
+    }
+
+    /// @notice Reports needed to remove a party now: ceil(num * |C| / den).
+    function removalQuorum() public view returns (uint256) {
+        uint256 c = _credibleCount;
+        return (c * _quorumNumerator + _quorumDenominator - 1) / _quorumDenominator;
+    }
+
+    /// @notice The low-quality credibility threshold c_th as numerator / denominator for a
+    /// credible set of `credible` parties (paper mode: (num/den)/|C|; authors: (num/den)/(|C|-1)).
+    /// @param credible |C|, at least 2.
+    function credibilityThreshold(uint256 credible)
+        external
+        view
+        returns (uint256 numerator, uint256 denominator)
+    {
+        if (credible < 2) revert InvalidParameter("credible");
+        uint256 divisor = _thresholdMode == THRESHOLD_PAPER ? credible : credible - 1;
+        return (_thresholdNumerator, uint256(_thresholdDenominator) * divisor);
+    }
+
+    // ======================================================================== internals
+
+    function _requirePhase(Phase expected) private view {
+        Phase actual = phase();
+        if (actual != expected) revert WrongPhase(expected, actual);
+    }
+
+    function _requireCredible(address party) private view {
+        if (_members[party].status != Status.Credible) revert NotCredible(party);
+    }
+
+    function _requireEpoch(uint64 epoch) private view {
+        if (!_registrationClosed) revert WrongPhase(Phase.Benchmarking, Phase.Registration);
+        if (epoch > _currentRound) revert FutureEpoch(epoch, _currentRound);
+    }
+
+    function _requestEntry(uint64 round, address requester, uint16 uploaderIndex)
+        private
+        pure
+        returns (bytes32 key, uint256 shift)
+    {
+        uint256 word = uploaderIndex / _ENTRIES_PER_WORD;
+        key = keccak256(abi.encodePacked(round, requester, uint16(word)));
+        shift = (uploaderIndex % _ENTRIES_PER_WORD) * _ENTRY_BITS;
+    }
+
+    function _epochDeadline(uint64 round) private view returns (uint64) {
+        uint64 start = _rounds[round].start;
+        if (round == 0) return start + _benchmarkBlocks;
+        return start + _requestBlocks + _uploadBlocks + _settleBlocks;
+    }
+
+    function _openNextRound(uint64 round, bool byDeadline) private {
+        emit RoundClosed(round, msg.sender, byDeadline);
+        uint64 next = round + 1;
+        _currentRound = next;
+        uint64 start = uint64(block.number);
+        _rounds[next].start = start;
+        uint64 requestDeadline = start + _requestBlocks;
+        uint64 uploadDeadline = requestDeadline + _uploadBlocks;
+        emit RoundOpened(next, requestDeadline, uploadDeadline, uploadDeadline + _settleBlocks);
+    }
+
+    function _releaseEscrow(address party) private returns (bool) {
+        Account storage account = _accounts[party];
+        uint112 amount = account.escrowed;
+        if (amount == 0 || account.escrowRound >= _currentRound) return false;
+        // balance + escrowed <= total points < 2^112.
+        unchecked {
+            account.balance += amount;
+        }
+        account.escrowed = 0;
+        emit EscrowReleased(party, account.escrowRound, amount);
+        return true;
+    }
+
+    function _remove(address party, uint64 epoch, address[] storage reporters) private {
+        Membership storage member = _members[party];
+        member.status = Status.Removed;
+        --_credibleCount;
+        // Keep the round's counters about credible parties only, so phases still end early.
+        uint32 round32 = uint32(_currentRound);
+        RoundState storage state = _rounds[_currentRound];
+        if (_currentRound != 0) {
+            if (member.lastRequestRound == round32) --state.requestCount;
+            if (member.lastNamedRound == round32) --state.uploadersExpected;
+            if (member.lastUploadRound == round32) --state.uploadCount;
+        }
+        if (member.voteMark == round32 + 1) --state.voteCount;
+        emit PartyRemoved(party, epoch, reporters);
+    }
+}
