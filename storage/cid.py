@@ -149,9 +149,7 @@ class ContentId:
         hash_code, pos = _read_varint(data, pos)
         size, pos = _read_varint(data, pos)
         if hash_code != SHA2_256_CODE or size != DIGEST_SIZE:
-            raise InvalidContentId(
-                f"CID multihash 0x{hash_code:x}/{size} is not sha2-256/32 bytes"
-            )
+            raise InvalidContentId(f"CID multihash 0x{hash_code:x}/{size} is not sha2-256/32 bytes")
         if len(data) - pos != DIGEST_SIZE:
             raise InvalidContentId("CID digest has the wrong length")
         return cls(bytes(data[pos:]))

@@ -64,6 +64,11 @@ class LocalDaemon:
         self.api_port = 0
 
     @property
+    def repo(self) -> Path:
+        """The daemon's repository folder."""
+        return self._repo
+
+    @property
     def api(self) -> str:
         """The RPC API multiaddr."""
         return f"/ip4/127.0.0.1/tcp/{self.api_port}/http"
