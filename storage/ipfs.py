@@ -40,6 +40,11 @@ T = TypeVar("T")
 _RETRYABLE = (ipfs_errors.ConnectionError, ipfs_errors.TimeoutError, ipfs_errors.ProtocolError)
 
 
+# Error texts meaning "no such content reachable": js-ipfs ("request timed out"), Kubo with
+# --timeout ("context deadline exceeded") and Kubo offline ("block was not found locally").
+_ABSENT_MARKERS = ("timed out", "deadline exceeded", "not found")
+
+
 def _duration(seconds: float) -> str:
     # Both Go's time.ParseDuration (Kubo) and parse-duration (js-ipfs) accept "<n>ms".
     return f"{max(1, round(seconds * 1000))}ms"
@@ -149,7 +154,7 @@ class IpfsStore:
         try:
             data = self._call("cat", lambda: self._request("/cat", cid, opts, "none"))
         except ipfs_errors.ErrorResponse as exc:
-            if "timed out" in str(exc) or "not found" in str(exc):
+            if any(marker in str(exc) for marker in _ABSENT_MARKERS):
                 raise NotFound(
                     f"{cid} was not retrievable through the IPFS API at {self._addr} "
                     f"within {self._fetch_timeout:g} s"

@@ -12,6 +12,10 @@ from storage.unixfs import CHUNK_SIZE
 SIZES = [0, 1, 1000, CHUNK_SIZE, CHUNK_SIZE + 1, 560_424]
 
 
+def test_backend_implements_the_protocol(store: ContentStore) -> None:
+    assert isinstance(store, ContentStore)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_put_get_roundtrip_gives_the_canonical_cid(store: ContentStore, size: int) -> None:
     data = os.urandom(size)
