@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 
 LEDGER_CONTRACT = "ConsortiumLedger"
 
@@ -60,6 +60,14 @@ def _show(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return str(value)
+
+
+def _normalize(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type == "address[]":
+        return tuple(to_checksum_address(v) for v in value)
+    return value
 
 
 def _canonical_type(entry: Mapping[str, Any]) -> str:
@@ -133,7 +141,8 @@ def decode_revert(
     for cls in pool.values():
         if cls.selector == data[:4]:
             decoded = abi_decode(list(cls.arg_types), data[4:])
-            return cls(dict(zip(cls.arg_names, decoded, strict=True)))
+            values = [_normalize(t, v) for t, v in zip(cls.arg_types, decoded, strict=True)]
+            return cls(dict(zip(cls.arg_names, values, strict=True)))
     if data[:4] == keccak(text="Error(string)")[:4]:
         return TransactionFailed(f"reverted: {abi_decode(['string'], data[4:])[0]}")
     if data[:4] == keccak(text="Panic(uint256)")[:4]:

@@ -60,27 +60,21 @@ class PhaseTimeout(LedgerError):
 
 
 class _NonceBook:
-    """Next nonce per (chain id, address), shared by every Ledger of the process."""
+    """One lock per (chain id, address), shared by every Ledger of the process.
+
+    The nonce is the node's pending transaction count read under the lock: the node counts
+    a transaction as pending as soon as ``eth_sendRawTransaction`` returns, so two Ledger
+    objects of one account never pick the same nonce, and a devnet reverted to a snapshot
+    never leaves a stale local counter that would park transactions behind a nonce gap.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._locks: dict[tuple[int, str], threading.Lock] = {}
-        self._next: dict[tuple[int, str], int] = {}
 
     def lock(self, key: tuple[int, str]) -> threading.Lock:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
-
-    def reserve(self, key: tuple[int, str], chain_pending: int) -> int:
-        # Chain state wins when it is ahead (other processes, or a reverted devnet snapshot
-        # moving it back is handled by `forget`).
-        return max(self._next.get(key, 0), chain_pending)
-
-    def commit(self, key: tuple[int, str], used: int) -> None:
-        self._next[key] = used + 1
-
-    def forget(self, key: tuple[int, str]) -> None:
-        self._next.pop(key, None)
 
 
 NONCES = _NonceBook()
@@ -500,20 +494,16 @@ def _send(w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool) -> R
         raise _decoded(exc) from exc
     gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN
     with NONCES.lock(key):
-        nonce = NONCES.reserve(key, int(w3.eth.get_transaction_count(sender, "pending")))
+        nonce = int(w3.eth.get_transaction_count(sender, "pending"))
         tx = fn.build_transaction({"from": sender, "nonce": nonce, "gas": gas})
         signed = account.sign_transaction(tx)
         try:
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3RPCError as exc:
-            # A rejected nonce means our book is stale (e.g. a devnet snapshot was reverted).
-            NONCES.forget(key)
             raise TransactionFailed(f"node rejected the transaction: {exc}") from exc
-        NONCES.commit(key, nonce)
     try:
         raw = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
     except TimeExhausted as exc:
-        NONCES.forget(key)
         raise TransactionFailed(f"no receipt for 0x{bytes(tx_hash).hex()}") from exc
     receipt = Receipt("0x" + bytes(raw["transactionHash"]).hex(), int(raw["blockNumber"]),
                       int(raw["gasUsed"]))

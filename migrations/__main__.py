@@ -1,0 +1,119 @@
+"""``python -m migrations``: deploy the ledger to a chain and record it (idempotent)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from client.chain.deployments import DEPLOYMENTS_DIR
+from client.chain.errors import LedgerError
+from client.chain.ledger import connect
+from client.chain.records import LedgerParams, ThresholdMode
+from migrations.runner import run_migrations
+
+
+class UsageError(Exception):
+    """Bad command-line input."""
+
+
+def _load_account(args: argparse.Namespace) -> LocalAccount:
+    if args.key_file:
+        path = Path(args.key_file)
+        if not path.is_file():
+            raise UsageError(f"key file {path} does not exist")
+        key = path.read_text().strip()
+    elif args.private_key_env:
+        key = os.environ.get(args.private_key_env, "").strip()
+        if not key:
+            raise UsageError(f"environment variable {args.private_key_env} is empty or unset")
+    else:
+        raise UsageError("give --key-file PATH or --private-key-env VAR")
+    try:
+        account: LocalAccount = Account.from_key(key)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"not a valid private key: {type(exc).__name__}") from None
+    return account
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m migrations``."""
+    d = LedgerParams(model_size=1)
+    p = argparse.ArgumentParser(prog="python -m migrations", description=__doc__)
+    p.add_argument("--rpc-url", required=True, help="JSON-RPC endpoint, e.g. http://127.0.0.1:8545")
+    p.add_argument("--key-file", help="file holding the deployer's hex private key")
+    p.add_argument("--private-key-env", help="environment variable holding the hex private key")
+    p.add_argument("--deployments-dir", default=str(DEPLOYMENTS_DIR))
+    p.add_argument("--force", action="store_true", help="redeploy even if a live ledger exists")
+    p.add_argument("--model-size", type=int, required=True, help="|w|, model parameter count")
+    p.add_argument("--min-parties", type=int, default=d.min_parties)
+    p.add_argument("--max-parties", type=int, default=d.max_parties)
+    p.add_argument("--registration-blocks", type=int, default=1000,
+                   help="registration stays open this many blocks from now")
+    p.add_argument("--benchmark-blocks", type=int, default=d.benchmark_blocks)
+    p.add_argument("--request-blocks", type=int, default=d.request_blocks)
+    p.add_argument("--upload-blocks", type=int, default=d.upload_blocks)
+    p.add_argument("--settle-blocks", type=int, default=d.settle_blocks)
+    p.add_argument("--quorum", default="2/3", help="removal quorum num/den (default 2/3)")
+    p.add_argument("--threshold-mode", choices=["paper", "authors"], default="paper")
+    p.add_argument("--threshold", default=None,
+                   help="c_th factor num/den (default 2/3 for paper, 1/3 for authors)")
+    p.add_argument("--max-enc-key-length", type=int, default=d.max_enc_key_length)
+    return p
+
+
+def _ratio(text: str, name: str) -> tuple[int, int]:
+    try:
+        num, den = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--{name} must look like 2/3, got {text!r}") from None
+    return num, den
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        account = _load_account(args)
+        w3 = connect(args.rpc_url)
+        if not w3.is_connected():
+            raise UsageError(f"no JSON-RPC node answers at {args.rpc_url}")
+        mode = ThresholdMode.PAPER if args.threshold_mode == "paper" else ThresholdMode.AUTHORS
+        threshold = args.threshold or ("2/3" if mode is ThresholdMode.PAPER else "1/3")
+        qn, qd = _ratio(args.quorum, "quorum")
+        tn, td = _ratio(threshold, "threshold")
+        params = LedgerParams(
+            model_size=args.model_size,
+            min_parties=args.min_parties,
+            max_parties=args.max_parties,
+            registration_deadline=int(w3.eth.block_number) + args.registration_blocks,
+            benchmark_blocks=args.benchmark_blocks,
+            request_blocks=args.request_blocks,
+            upload_blocks=args.upload_blocks,
+            settle_blocks=args.settle_blocks,
+            quorum_numerator=qn,
+            quorum_denominator=qd,
+            threshold_mode=mode,
+            threshold_numerator=tn,
+            threshold_denominator=td,
+            max_enc_key_length=args.max_enc_key_length,
+        )
+        outcomes = run_migrations(
+            w3, account, params, directory=Path(args.deployments_dir), force=args.force
+        )
+    except (UsageError, LedgerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for o in outcomes:
+        line = {"step": o.step, "action": o.action, "note": o.note, **o.deployment.to_json()}
+        print(json.dumps(line, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
