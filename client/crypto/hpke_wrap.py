@@ -92,9 +92,11 @@ def unwrap_key(wrapped: bytes, keys: PartyKeys, info: bytes, suite: WrapSuite) -
 
 # --- derandomised RFC 9180 base-mode seal, DHKEM(X25519, HKDF-SHA256), AES-256-GCM -------
 
-_KEM_ID, _KDF_ID, _AEAD_ID = 0x0020, 0x0001, 0x0002
+_KEM_ID, _KDF_ID = 0x0020, 0x0001
+#: RFC 9180 AEAD ids and key lengths (AES-128-GCM only for checking the RFC test vector).
+AEAD_AES_128_GCM, AEAD_AES_256_GCM = 0x0001, 0x0002
+_AEAD_KEY_LEN = {AEAD_AES_128_GCM: 16, AEAD_AES_256_GCM: 32}
 _KEM_SUITE_ID = b"KEM" + struct.pack(">H", _KEM_ID)
-_HPKE_SUITE_ID = b"HPKE" + struct.pack(">HHH", _KEM_ID, _KDF_ID, _AEAD_ID)
 
 
 def _extract(salt: bytes, ikm: bytes) -> bytes:
@@ -118,19 +120,27 @@ def _labeled_expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, leng
     return _expand(prk, struct.pack(">H", length) + b"HPKE-v1" + suite_id + label + info, length)
 
 
-def _derandomised_seal(plaintext: bytes, pk_r: bytes, info: bytes, ephemeral: bytes) -> bytes:
+def _derandomised_seal(
+    plaintext: bytes,
+    pk_r: bytes,
+    info: bytes,
+    ephemeral: bytes,
+    *,
+    aead_id: int = AEAD_AES_256_GCM,
+    aad: bytes = b"",
+) -> bytes:
     sk_e = x25519.X25519PrivateKey.from_private_bytes(ephemeral)
     enc = sk_e.public_key().public_bytes_raw()
     dh = sk_e.exchange(x25519.X25519PublicKey.from_public_bytes(pk_r))
     eae_prk = _labeled_extract(_KEM_SUITE_ID, b"", b"eae_prk", dh)
     shared = _labeled_expand(_KEM_SUITE_ID, eae_prk, b"shared_secret", enc + pk_r, 32)
-    s = _HPKE_SUITE_ID
+    s = b"HPKE" + struct.pack(">HHH", _KEM_ID, _KDF_ID, aead_id)
     context = (
         b"\x00"
         + _labeled_extract(s, b"", b"psk_id_hash", b"")
         + _labeled_extract(s, b"", b"info_hash", info)
     )
     secret = _labeled_extract(s, shared, b"secret", b"")
-    key = _labeled_expand(s, secret, b"key", context, 32)
+    key = _labeled_expand(s, secret, b"key", context, _AEAD_KEY_LEN[aead_id])
     base_nonce = _labeled_expand(s, secret, b"base_nonce", context, 12)
-    return enc + AESGCM(key).encrypt(base_nonce, plaintext, b"")
+    return enc + AESGCM(key).encrypt(base_nonce, plaintext, aad)

@@ -10,7 +10,8 @@ as extra bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
@@ -113,6 +114,9 @@ class PartyKeys:
 
     x25519_private: bytes
     mlkem768_seed: bytes | None = None
+    # Raw X25519 secrets per peer public key: a party agrees with the same peers in every
+    # round, so the expensive scalar multiplication is done once per peer, not per message.
+    _shared: dict[bytes, bytes] = field(default_factory=dict, init=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.x25519_private, bytes) or len(self.x25519_private) != 32:
@@ -149,7 +153,34 @@ class PartyKeys:
 
     def x25519_key(self) -> X25519PrivateKey:
         """The X25519 private key object."""
+        return self._x25519
+
+    @cached_property
+    def _x25519(self) -> X25519PrivateKey:
         return X25519PrivateKey.from_private_bytes(self.x25519_private)
+
+    def shared_secret(self, peer_x25519: bytes) -> bytes:
+        """Raw X25519 agreement with a peer's registered public key (cached per peer).
+
+        Raises
+        ------
+        KeyFormatError
+            If the peer key has the wrong length or is a low-order point.
+        """
+        secret = self._shared.get(peer_x25519)
+        if secret is None:
+            try:
+                peer = X25519PublicKey.from_public_bytes(peer_x25519)
+                secret = self._x25519.exchange(peer)
+            except ValueError as exc:
+                # Low-order points give an all-zero secret; cryptography refuses them.
+                raise KeyFormatError(
+                    "unusable X25519 public key (bad length or low order)"
+                ) from exc
+            if len(self._shared) >= 4096:
+                self._shared.clear()
+            self._shared[bytes(peer_x25519)] = secret
+        return secret
 
     def mlkem768_key(self) -> MLKEM768PrivateKey:
         """The ML-KEM-768 private key object; raise if there is none."""

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -45,10 +44,8 @@ def pair_seed(
         Raw X25519 public key registered by ``peer``.
     """
     try:
-        peer_key = x25519.X25519PublicKey.from_public_bytes(peer_x25519)
-        shared = my_keys.x25519_key().exchange(peer_key)
-    except ValueError as exc:
-        # Low-order points give an all-zero secret; cryptography refuses them.
+        shared = my_keys.shared_secret(peer_x25519)
+    except KeyFormatError as exc:
         raise KeyFormatError(f"unusable X25519 public key for peer 0x{peer.hex()}") from exc
     lo, hi = sorted((me, peer))
     return HKDF(

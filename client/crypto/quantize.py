@@ -1,7 +1,8 @@
 """Fixed-point quantization of float vectors into the ring Z/2^k and exact decoding.
 
 A value x of a segment with ``frac_bits = f`` is encoded as ``round(x * 2^f) mod 2^k``.
-The clip bound is ``B = floor((2^(k-1) - 1) / max_senders)`` ring units, so the sum of up to
+The clip bound is ``B <= floor((2^(k-1) - 1) / max_senders)`` ring units (see
+:attr:`QuantParams.clip_units`), so the sum of up to
 ``max_senders`` encoded values stays within ``[-(2^(k-1) - 1), 2^(k-1) - 1]`` and the
 centered lift of the ring sum is the exact integer sum: no wrap-around is possible. Values
 beyond ``B / 2^f`` raise :class:`QuantizationError` instead of wrapping silently.
@@ -126,8 +127,15 @@ class QuantParams:
 
     @property
     def clip_units(self) -> int:
-        """Largest absolute quantized value one message may hold (ring units)."""
-        return (2 ** (self.bits - 1) - 1) // self.max_senders
+        """Largest absolute quantized value one message may hold (ring units).
+
+        ``floor((2^(k-1) - 1) / max_senders)`` with the bits below its 24 most significant
+        ones cleared, so that the bound itself is exact in float32 and float64 (a relative
+        loss below 2^-23) and the clip test never depends on float rounding.
+        """
+        raw = (2 ** (self.bits - 1) - 1) // self.max_senders
+        drop = max(0, raw.bit_length() - 24)
+        return (raw >> drop) << drop
 
     def clip_bound(self, segment: int = 0) -> float:
         """Largest absolute float value representable in ``segment``."""
@@ -168,16 +176,18 @@ def quantize(vector: npt.ArrayLike, quant: QuantParams) -> RingArray:
     start = 0
     for seg in quant.segments:
         part = x[start : start + seg.length].astype(work, copy=False)
-        scaled = np.rint(np.multiply(part, 2.0**seg.frac_bits, dtype=work))
-        if not np.all(np.isfinite(scaled)):
-            raise QuantizationError("vector contains NaN or infinite entries")
-        peak = float(np.max(np.abs(scaled))) if seg.length else 0.0
-        if peak > limit:
-            bound = limit / 2.0**seg.frac_bits
+        scaled = np.multiply(part, 2.0**seg.frac_bits, dtype=work)
+        np.rint(scaled, out=scaled)
+        low, high = float(scaled.min()), float(scaled.max())
+        # Written so that NaN fails the test too (every comparison with NaN is False).
+        if not (-limit <= low and high <= limit):
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise QuantizationError("vector contains NaN or infinite entries")
+            peak = max(-low, high) / 2.0**seg.frac_bits
             raise QuantizationError(
-                f"entry of magnitude {peak / 2.0**seg.frac_bits:.6g} exceeds the clip bound "
-                f"{bound:.6g} (k={quant.bits}, max_senders={quant.max_senders}); clip or "
-                "rescale before sealing"
+                f"entry of magnitude {peak:.6g} exceeds the clip bound "
+                f"{limit / 2.0**seg.frac_bits:.6g} "
+                f"(k={quant.bits}, max_senders={quant.max_senders}); clip or rescale before sealing"
             )
         out[start : start + seg.length] = scaled
         start += seg.length
