@@ -16,6 +16,7 @@ from torch import nn
 from trainer.config import TrainConfig
 from trainer.data import Dataset
 from trainer.errors import DatasetFormatError, TrainingConfigError
+from trainer.models import FloatVector, get_flat
 
 EVAL_BATCH = 1000
 
@@ -86,6 +87,33 @@ def train_local(
                 for p, g in zip(params, grads, strict=True):
                     p.add_(g, alpha=-rate)
             step += 1
+
+
+def local_update(
+    model: nn.Module, data: Dataset, config: TrainConfig, *, seed: int, epochs: int | None = None
+) -> FloatVector:
+    """Train ``model`` for one round in place; return ``Delta w = w_after - w_before``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The party's model, updated in place.
+    data : Dataset
+        The party's local data.
+    config : TrainConfig
+        lr, batch size, decay, threads; ``epochs`` defaults to ``config.local_epochs``.
+    seed : int
+        Shuffling seed of this round.
+
+    Returns
+    -------
+    ndarray of float32
+        The flat parameter change (same order as :func:`trainer.models.get_flat`).
+    """
+    before = get_flat(model)
+    train_with_config(model, data, config, seed=seed,
+                      epochs=config.local_epochs if epochs is None else epochs)
+    return (get_flat(model) - before).astype(np.float32)
 
 
 def train_with_config(model: nn.Module, data: Dataset, config: TrainConfig, *, epochs: int,

@@ -8,7 +8,7 @@ from trainer.config import TrainConfig
 from trainer.data import Pool
 from trainer.errors import TrainingConfigError
 from trainer.models import build_model, get_flat
-from trainer.training import evaluate, predict_labels, train_local
+from trainer.training import evaluate, local_update, predict_labels, train_local
 
 
 def _model(name: str = "mlp") -> torch.nn.Module:
@@ -60,3 +60,12 @@ def test_config_defaults_and_validation(small_pool: Pool) -> None:
     with pytest.raises(TrainingConfigError, match="lr"):
         train_local(_model(), small_pool.train, epochs=1, lr=0, batch_size=1, seed=0)
 
+
+
+def test_local_update_is_the_parameter_change(small_pool: Pool) -> None:
+    model = _model()
+    before = get_flat(model)
+    config = TrainConfig(local_epochs=1)
+    delta = local_update(model, small_pool.train.subset(np.arange(50)), config, seed=3)
+    assert delta.dtype == np.float32 and np.any(delta != 0)
+    np.testing.assert_allclose(before + delta, get_flat(model), atol=1e-6)

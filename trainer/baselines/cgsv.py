@@ -27,7 +27,7 @@ from trainer.baselines.common import (
 )
 from trainer.errors import TrainingConfigError
 from trainer.models import add_flat, get_flat, layer_slices, set_flat
-from trainer.topk import topk_dense
+from trainer.selection import topk_dense
 
 REPUTATION_MOMENTUM = 0.95
 REPUTATION_FLOOR = 1e-3

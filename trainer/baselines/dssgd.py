@@ -15,7 +15,7 @@ import numpy as np
 from trainer.baselines.common import BaselineResult, Experiment, transpose, w0_of
 from trainer.errors import TrainingConfigError
 from trainer.models import get_flat, set_flat
-from trainer.topk import count_for_fraction, topk_indices
+from trainer.selection import count_for_fraction, topk_indices
 
 DEFAULT_THETA_U = 0.1
 DEFAULT_THETA_D = 1.0

@@ -64,3 +64,14 @@ def count_for_fraction(length: int, fraction: float) -> int:
     if not 0 <= fraction <= 1:
         raise ModelError(f"fraction must be in [0, 1], got {fraction}")
     return math.floor(length * fraction)
+
+
+def largest_values(delta: npt.ArrayLike, level: float) -> npt.NDArray[np.float32]:
+    """Dense copy of ``delta`` keeping its ``floor(len * level)`` largest-magnitude entries.
+
+    This is what a party with sharing level ``level`` releases of its round update.
+    """
+    arr = np.asarray(delta)
+    if arr.ndim != 1:
+        raise ModelError(f"an update must be a 1-D vector, got shape {arr.shape}")
+    return topk_dense(arr, count_for_fraction(arr.shape[0], level))

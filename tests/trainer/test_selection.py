@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from trainer.errors import ModelError
-from trainer.topk import count_for_fraction, topk_dense, topk_indices
+from trainer.selection import count_for_fraction, largest_values, topk_dense, topk_indices
 
 vectors = arrays(np.float32, st.integers(1, 200),
                  elements=st.floats(-5, 5, width=32, allow_nan=False))
@@ -44,3 +44,10 @@ def test_bad_inputs() -> None:
     with pytest.raises(ModelError, match="1-D"):
         topk_dense(np.ones((2, 2)), 1)
     assert count_for_fraction(140_106, 0.1) == 14_010
+
+
+def test_largest_values_releases_the_sharing_level() -> None:
+    delta = np.arange(-50, 50, dtype=np.float32)
+    shared = largest_values(delta, 0.1)
+    assert np.count_nonzero(shared) == 10
+    assert set(np.flatnonzero(shared)) == set(np.argsort(-np.abs(delta), kind="stable")[:10])
