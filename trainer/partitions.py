@@ -9,13 +9,12 @@ round). The same arguments and seed always give the same partition.
 * :func:`imbalanced` -- different data sizes, level fixed at 0.1. Mode ``"authors"``: party
   fractions from U(0.1, 0.9), normalised over ``total`` = 600 x n examples (the authors'
   code); mode ``"paper"``: ``total`` cut at n - 1 uniform random points (each party >= 1).
-* :func:`class_imbalanced` -- non-IID by class (CGSV's split): party i sees only
-  ``ceil(num_classes * (i + 1) / n)`` classes, so later parties see more classes.
+* :func:`class_imbalanced` -- non-IID by class (CGSV's "classimbalance" split): party i sees
+  ``linspace(1, num_classes, n)[i]`` classes (1 for the first party, all for the last).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -186,17 +185,20 @@ def class_imbalanced(
 ) -> Partition:
     """Non-IID split by class: party i draws ``per_party`` examples from its own class subset.
 
-    Party i sees ``ceil(num_classes * (i + 1) / n_parties)`` randomly chosen classes (the last
-    party sees all of them), with examples spread as evenly as possible over those classes.
-    Examples are never shared between parties.
+    Party i sees ``int(linspace(1, num_classes, n_parties)[i])`` classes, as in the CGSV code
+    (the first party one class, the last all of them), with examples spread as evenly as
+    possible over them. Unlike that code, which always takes the first k classes and samples
+    with replacement, the classes are a seeded random subset and examples are never shared
+    between parties (so that a small pool does not run out of class 0).
     """
     labels = np.asarray(labels, dtype=np.int64)
     _check(n_parties, n_parties * per_party, len(labels))
     rng = np.random.default_rng(seed)
     remaining = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in range(num_classes)}
+    class_counts = np.linspace(1, num_classes, n_parties).astype(np.int64)
     indices: list[IndexArray] = []
     for party in range(n_parties):
-        k = min(num_classes, math.ceil(num_classes * (party + 1) / n_parties))
+        k = int(class_counts[party])
         classes = np.sort(rng.choice(num_classes, size=k, replace=False))
         quotas = [per_party // k + (1 if j < per_party % k else 0) for j in range(k)]
         chosen: list[int] = []
