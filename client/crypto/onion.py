@@ -295,7 +295,10 @@ def open_envelope(
         plain = AESGCM(message_key).decrypt(env.nonce, env.payload, env.header_bytes)
     except InvalidTag:
         raise DecryptionError() from None
-    ring = np.frombuffer(plain, dtype=header.quant.wire_dtype).astype(header.quant.dtype)
+    # Read-only view on little-endian hosts (no copy); aggregation never writes into it.
+    ring = np.frombuffer(plain, dtype=header.quant.wire_dtype).astype(
+        header.quant.dtype, copy=False
+    )
     return MaskedShare(sender, header, ring)
 
 
