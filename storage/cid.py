@@ -64,7 +64,7 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class ContentId:
     """A CIDv1 dag-pb sha2-256 content identifier, held as its 32-byte digest.
 

@@ -122,8 +122,8 @@ class EmbeddedStore:
 
     def put(self, data: bytes, *, pin: bool = True) -> ContentId:
         """Store ``data`` atomically and return its content id (see :class:`ContentStore`)."""
-        data = bytes(data)
         cid = compute_cid(data)
+        data = bytes(data)
         path = self._object_path(cid)
         tmp: Path | None = None
         # A truncated copy (e.g. written by a tool that bypassed us) is replaced, not trusted.

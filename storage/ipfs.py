@@ -122,8 +122,8 @@ class IpfsStore:
 
     def put(self, data: bytes, *, pin: bool = True) -> ContentId:
         """Add ``data`` with the fixed add options and check the daemon's CID against ours."""
-        data = bytes(data)
         expected = compute_cid(data)
+        data = bytes(data)
 
         def add() -> Any:
             return self._client.add(

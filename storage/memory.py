@@ -41,8 +41,8 @@ class MemoryStore:
 
     def put(self, data: bytes, *, pin: bool = True) -> ContentId:
         """Store ``data`` and return its content id (see :class:`storage.ContentStore`)."""
-        data = bytes(data)
         cid = compute_cid(data)
+        data = bytes(data)
         with self._lock:
             self._check_open()
             if cid not in self._objects:

@@ -123,7 +123,9 @@ def build_dag(data: bytes) -> tuple[DagNode, list[DagNode]]:
     tuple[DagNode, list[DagNode]]
         The root node and every node of the DAG (leaves first, root last).
     """
-    level = [_leaf(chunk) for chunk in _chunks(data)]
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"stored content must be bytes, got {type(data).__name__}")
+    level = [_leaf(chunk) for chunk in _chunks(bytes(data))]
     nodes = list(level)
     if len(level) == 1:
         return level[0], nodes

@@ -89,3 +89,8 @@ def test_unpin_twice_is_harmless_and_pin_again_protects(store: ContentStore) -> 
     assert store.is_pinned(cid)
     store.gc()
     assert store.get(cid) == data
+
+
+def test_non_bytes_content_is_a_type_error(store: ContentStore) -> None:
+    with pytest.raises(TypeError, match="must be bytes"):
+        store.put("text is not bytes")  # type: ignore[arg-type]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from storage import ContentId, compute_cid
+from storage import ContentId, EmbeddedStore, MemoryStore, compute_cid
 from storage.devdaemon import LocalDaemon
 from storage.ipfs import IpfsStore
 from storage.unixfs import CHUNK_SIZE, MAX_LINKS, build_dag
@@ -64,5 +67,34 @@ def test_daemon_reports_cids_in_other_encodings_that_decode_equal(daemon: LocalD
         reply = store._client.add_bytes(data)  # daemon defaults: CIDv0, base58btc
         assert ContentId.parse(reply) == cid
         assert reply == cid.v0
+    finally:
+        store.close()
+
+
+def test_all_backends_give_one_cid_for_the_same_bytes(daemon: LocalDaemon, tmp_path: Path) -> None:
+    data = os.urandom(2 * CHUNK_SIZE + 99)
+    daemon_store = _client(daemon)
+    try:
+        cids = {
+            MemoryStore().put(data),
+            EmbeddedStore(tmp_path / "embedded").put(data),
+            daemon_store.put(data),
+        }
+    finally:
+        daemon_store.close()
+    assert cids == {compute_cid(data)}
+
+
+@given(size=st.integers(min_value=0, max_value=4 * CHUNK_SIZE), seed=st.integers(0, 2**32))
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+def test_random_sizes_match_the_daemon(daemon: LocalDaemon, size: int, seed: int) -> None:
+    data = random.Random(seed).randbytes(size)
+    store = _client(daemon)
+    try:
+        assert store.put(data, pin=False) == compute_cid(data)
     finally:
         store.close()

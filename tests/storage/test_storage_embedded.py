@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import resource
 import signal
 import time
@@ -97,9 +98,12 @@ def test_gc_removes_stale_temporaries_but_not_fresh_ones(embedded: EmbeddedStore
     assert not stale.exists() and fresh.exists()
 
 
-def _party(root: str, seed: int, rounds: int, queue: multiprocessing.Queue[object]) -> None:
+PartyResult = tuple[int, bool, list[bytes]]
+
+
+def _party(root: str, seed: int, rounds: int, queue: multiprocessing.Queue[PartyResult]) -> None:
     store = EmbeddedStore(root)
-    rng = __import__("random").Random(seed)
+    rng = random.Random(seed)
     kept = []
     for round_number in range(rounds):
         mine = store.put(rng.randbytes(rng.randrange(1, 300_000)))
@@ -116,7 +120,7 @@ def test_several_processes_share_one_folder(tmp_path: Path) -> None:
     root = str(tmp_path / "shared")
     EmbeddedStore(root)
     context = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[object] = context.Queue()
+    queue: multiprocessing.Queue[PartyResult] = context.Queue()
     workers = [context.Process(target=_party, args=(root, s, 12, queue)) for s in range(4)]
     for worker in workers:
         worker.start()
@@ -127,7 +131,7 @@ def test_several_processes_share_one_folder(tmp_path: Path) -> None:
     store = EmbeddedStore(root)
     store.gc()
     kept: list[ContentId] = []
-    for _, ok, commitments in results:  # type: ignore[misc]
+    for _, ok, commitments in results:
         assert ok
         kept.extend(ContentId.from_commitment(c) for c in commitments)
     assert len(set(kept)) == 48

@@ -78,8 +78,8 @@ class _LyingHandler(http.server.BaseHTTPRequestHandler):
             body = self.payload[:-1]
             content_type = "text/plain"
         else:
-            body = json.dumps({"Name": "x", "Hash": str(compute_cid(b"other")), "Size": "1"})
-            body = body.encode()
+            reply = {"Name": "x", "Hash": str(compute_cid(b"other")), "Size": "1"}
+            body = json.dumps(reply).encode()
             content_type = "application/json"
         self.send_response(200)
         self.send_header("Content-Type", content_type)
