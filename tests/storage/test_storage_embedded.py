@@ -139,3 +139,27 @@ def test_several_processes_share_one_folder(tmp_path: Path) -> None:
         store.get(cid)  # verified read: intact after concurrent puts, unpins and gcs
     objects = [p for shard in (store.root / "objects").iterdir() for p in shard.iterdir()]
     assert len(objects) == 48  # every unpinned object collected, every pinned one kept
+
+
+def _writer_forever(root: str) -> None:
+    store = EmbeddedStore(root)
+    while True:
+        store.put(os.urandom(2 * 1024 * 1024 + 1))
+
+
+def test_killed_writer_leaves_only_complete_objects(tmp_path: Path) -> None:
+    root = tmp_path / "crash"
+    store = EmbeddedStore(root)
+    context = multiprocessing.get_context("spawn")
+    writer = context.Process(target=_writer_forever, args=(str(root),))
+    writer.start()
+    deadline = time.monotonic() + 60
+    while sum(1 for p in (root / "objects").rglob("*") if p.is_file()) < 3:
+        assert time.monotonic() < deadline, "writer made no progress"
+        time.sleep(0.02)
+    os.kill(writer.pid or 0, signal.SIGKILL)  # mid-write, most likely
+    writer.join(timeout=30)
+    visible = [p for p in (root / "objects").rglob("*") if p.is_file()]
+    assert len(visible) >= 3
+    for path in visible:
+        store.get(ContentId(bytes.fromhex(path.name)))  # complete and verified, or it raises
