@@ -1,0 +1,115 @@
+"""Migrations: deploy, record, skip when live, redeploy when the chain lost the code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eth_account import Account
+
+from client.chain.anvil import start_anvil
+from client.chain.compile import load_artifact
+from client.chain.deployments import (
+    DeploymentRecordError,
+    abi_hash,
+    ledger_deployment,
+    read_deployments,
+)
+from client.chain.ledger import Ledger, connect
+from client.chain.records import LedgerParams
+from migrations import deploy, run_migrations
+from migrations.__main__ import main as migrations_main
+
+
+def _params(w3) -> LedgerParams:
+    return LedgerParams(model_size=1000, registration_deadline=int(w3.eth.block_number) + 100)
+
+
+def test_deploy_records_and_skips(anvil, dev_accounts, tmp_path):
+    w3 = connect(anvil.rpc_url)
+    params = _params(w3)
+    first = deploy(anvil.rpc_url, dev_accounts[0], params, directory=tmp_path)
+    record = json.loads((tmp_path / f"{anvil.chain_id}.json").read_text())
+    step = record["steps"]["001_deploy_ledger"]
+    assert step["address"] == first.address and step["parameters"]["model_size"] == 1000
+    assert step["abiHash"] == abi_hash(load_artifact("ConsortiumLedger").abi)
+    assert Ledger(w3, first.address).parameters() == params
+    outcomes = run_migrations(w3, dev_accounts[0], params, directory=tmp_path)
+    assert [o.action for o in outcomes] == ["skipped"]
+    assert outcomes[0].deployment == first
+    changed = LedgerParams(model_size=7, registration_deadline=params.registration_deadline)
+    (skipped,) = run_migrations(w3, dev_accounts[0], changed, directory=tmp_path)
+    assert skipped.action == "skipped" and "model_size" in skipped.note
+    (forced,) = run_migrations(w3, dev_accounts[0], changed, directory=tmp_path, force=True)
+    assert forced.action == "applied" and forced.deployment.address != first.address
+    assert ledger_deployment(anvil.chain_id, tmp_path).address == forced.deployment.address
+
+
+def test_restarted_chain_triggers_redeploy(dev_accounts, tmp_path):
+    for attempt in range(2):
+        node = start_anvil(accounts=2)
+        try:
+            account = Account.from_key(node.dev_private_keys[0])
+            w3 = connect(node.rpc_url)
+            (outcome,) = run_migrations(w3, account, _params(w3), directory=tmp_path)
+            # The second Anvil has the same chain id but none of the first one's code.
+            assert outcome.action == "applied"
+            assert outcome.note == ("new" if attempt == 0 else "code gone")
+        finally:
+            node.stop()
+    assert len(read_deployments(31337, tmp_path)) == 1
+
+
+def test_cli(anvil, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FPPDL_TEST_KEY", anvil.dev_private_keys[5])
+    argv = ["--rpc-url", anvil.rpc_url, "--private-key-env", "FPPDL_TEST_KEY",
+            "--deployments-dir", str(tmp_path), "--model-size", "140106",
+            "--threshold-mode", "authors", "--max-parties", "8"]
+    assert migrations_main(argv) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["action"] == "applied"
+    ledger = Ledger(connect(anvil.rpc_url), line["address"])
+    p = ledger.parameters()
+    assert (p.threshold_numerator, p.threshold_denominator, p.max_parties) == (1, 3, 8)
+    assert migrations_main(argv) == 0
+    assert json.loads(capsys.readouterr().out.strip())["action"] == "skipped"
+    key_file = tmp_path / "key.hex"
+    key_file.write_text(anvil.dev_private_keys[5])
+    assert migrations_main(argv[:2] + ["--key-file", str(key_file)] + argv[4:]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--private-key-env", "FPPDL_UNSET_VAR"], "empty or unset"),
+        (["--key-file", "/nonexistent/key"], "does not exist"),
+        ([], "give --key-file"),
+        (["--private-key-env", "FPPDL_BAD_KEY"], "not a valid private key"),
+        (["--private-key-env", "FPPDL_TEST_KEY", "--quorum", "two-thirds"], "--quorum"),
+        (["--private-key-env", "FPPDL_TEST_KEY", "--min-parties", "1"], "minParties"),
+    ],
+)
+def test_cli_errors_are_messages(anvil, tmp_path, monkeypatch, capsys, extra, message):
+    monkeypatch.setenv("FPPDL_TEST_KEY", anvil.dev_private_keys[5])
+    monkeypatch.setenv("FPPDL_BAD_KEY", "0x1234")
+    monkeypatch.delenv("FPPDL_UNSET_VAR", raising=False)
+    argv = ["--rpc-url", anvil.rpc_url, "--deployments-dir", str(tmp_path),
+            "--model-size", "10", *extra]
+    assert migrations_main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreachable_node_is_a_message(tmp_path, monkeypatch, capsys, anvil):
+    monkeypatch.setenv("FPPDL_TEST_KEY", anvil.dev_private_keys[5])
+    argv = ["--rpc-url", "http://127.0.0.1:9", "--private-key-env", "FPPDL_TEST_KEY",
+            "--model-size", "10"]
+    assert migrations_main(argv) == 2
+    assert "no JSON-RPC node" in capsys.readouterr().err
+
+
+def test_missing_record_is_a_named_error(tmp_path):
+    with pytest.raises(DeploymentRecordError, match="python -m migrations"):
+        ledger_deployment(31337, tmp_path)
+    (tmp_path / "31337.json").write_text("{not json")
+    with pytest.raises(DeploymentRecordError):
+        read_deployments(31337, tmp_path)
