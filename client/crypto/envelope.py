@@ -88,7 +88,7 @@ class Envelope:
     header_bytes: bytes
     wrapped_key: bytes
     nonce: bytes
-    payload: bytes
+    payload: bytes | memoryview  # a view into the parsed blob: no copy of 0.5 MB
 
     def to_bytes(self) -> bytes:
         """Serialise (inverse of :func:`parse_envelope`)."""
@@ -115,6 +115,13 @@ class _Reader:
         if self.pos + n > len(self.data):
             raise DecryptionError()
         out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def view(self, n: int) -> memoryview:
+        if self.pos + n > len(self.data):
+            raise DecryptionError()
+        out = memoryview(self.data)[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -161,7 +168,7 @@ def parse_envelope(blob: bytes) -> Envelope:
     payload_len = r.uint(4)
     if payload_len != quant.length * quant.element_bytes + TAG_LEN:
         raise DecryptionError()
-    payload = r.take(payload_len)
+    payload = r.view(payload_len)
     if r.pos != len(r.data):
         raise DecryptionError()
     header = EnvelopeHeader(

@@ -291,15 +291,15 @@ def open_envelope(
     )
     if not hmac.compare_digest(key_commitment(message_key), header.key_commit):
         raise DecryptionError()
+    ring = np.empty(header.quant.length, dtype=header.quant.wire_dtype)
     try:
-        plain = AESGCM(message_key).decrypt(env.nonce, env.payload, env.header_bytes)
+        # Decrypt straight into the ring array (no intermediate bytes object).
+        AESGCM(message_key).decrypt_into(
+            env.nonce, env.payload, env.header_bytes, ring.data.cast("B")
+        )
     except InvalidTag:
         raise DecryptionError() from None
-    # Read-only view on little-endian hosts (no copy); aggregation never writes into it.
-    ring = np.frombuffer(plain, dtype=header.quant.wire_dtype).astype(
-        header.quant.dtype, copy=False
-    )
-    return MaskedShare(sender, header, ring)
+    return MaskedShare(sender, header, ring.astype(header.quant.dtype, copy=False))
 
 
 def recovery_stream(
