@@ -411,6 +411,9 @@ def inconsistent_pairs(
     When a sum decodes to garbage, this names the pairs where at least one side used a
     seed other than the agreed one (the cheating sender is in every such pair).
     """
+    for x, h in headers.items():
+        if h.context_digest != ctx.digest or len(h.pair_commits) != len(ctx.neighbours_of(x)):
+            raise ContextError(f"header of 0x{x.hex()} does not belong to this request")
     bad = []
     for x, hx in headers.items():
         nx = ctx.neighbours_of(x)

@@ -233,3 +233,18 @@ def test_context_is_checked_before_any_secret_is_used(
     )
     with pytest.raises(ValueError, match="not in the sender set"):
         _open(c, a, blob, ctx=outsider)
+
+
+def test_each_seal_uses_a_fresh_key_nonce_and_encapsulation(
+    make_consortium: ConsortiumFactory,
+) -> None:
+    c = make_consortium(2, seed="fresh")
+    quant = QuantParams.for_vector(LENGTH)
+    a = c.senders[0]
+    vec = sparse_vectors((a,), LENGTH, seed=3)
+    envs = [parse_envelope(c.seal_all(vec, quant)[a].blob) for _ in range(40)]
+    for field in ("nonce", "wrapped_key"):
+        assert len({bytes(getattr(e, field)) for e in envs}) == len(envs)
+    assert len({e.header.key_commit for e in envs}) == len(envs)
+    # Same plaintext and same masks, yet every layer-2 ciphertext differs.
+    assert len({bytes(e.payload) for e in envs}) == len(envs)

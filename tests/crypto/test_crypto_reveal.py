@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from client.crypto import (
+    ContextError,
     Disclosure,
     DisclosureError,
     QuantParams,
@@ -109,6 +112,10 @@ def test_inconsistent_pair_commitments_name_the_cheater(
     assert inconsistent_pairs(c.ctx, headers) == [tuple(sorted((c.senders[0], cheater)))]
     honest = {a: h for a, h in headers.items() if a != cheater}
     assert inconsistent_pairs(c.ctx, honest) == []
+    with pytest.raises(ContextError, match="does not belong"):
+        inconsistent_pairs(
+            c.ctx, {c.senders[0]: dataclasses.replace(honest[c.senders[0]], pair_commits=())}
+        )
     # Sanity: the honest pair seeds agree with what the cheater should have used.
     seeds = derive_pair_seeds(c.ctx, cheater, c.keys[cheater], c.x25519)
     assert len(seeds.seeds) == 3
