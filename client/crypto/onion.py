@@ -195,6 +195,12 @@ def seal(
     Sealed
         ``blob`` to upload and ``message_key`` to keep for a possible dispute.
 
+    Notes
+    -----
+    The layer-1 mask is a deterministic function of ``(ctx, sender)``: seal at most ONE
+    distinct vector per request (re-sealing the same vector is harmless), otherwise the
+    receiver learns the difference of the two vectors.
+
     Raises
     ------
     QuantizationError
