@@ -101,9 +101,9 @@ class Consortium:
         return RoundContext(CHAIN_ID, CONTRACT, rnd, self.addresses[receiver], senders, self.k_n)
 
 
-def measure_message_n4(reps: int, floor_ms: float) -> dict[str, object]:
+def measure_message_n4(reps: int, floor_ms: float, bits: int = 32) -> dict[str, object]:
     c = Consortium(4, None)
-    quant = QuantParams.for_vector(L)
+    quant = QuantParams.for_vector(L, bits=bits)
     ctx = c.ctx(0)
     me, my_keys = c.addresses[1], c.keys[1]
     receiver_public, receiver_keys = c.keys[0].public(), c.keys[0]
@@ -144,6 +144,7 @@ def measure_message_n4(reps: int, floor_ms: float) -> dict[str, object]:
         "parties": 4,
         "senders_per_request": 3,
         "k_n": "all",
+        "ring_bits": bits,
         "mask_streams_per_message": len(ctx.neighbours_of(me)),
         "seal_ms": seal_ms,
         "open_ms": open_ms,
@@ -154,7 +155,7 @@ def measure_message_n4(reps: int, floor_ms: float) -> dict[str, object]:
         "goal_le_1_3_ms": total <= 1.3,
         "goal_le_3x_floor": total <= 3 * floor_ms,
         "envelope_bytes": len(holder["blob"]),
-        "payload_bytes": L * 4,
+        "payload_bytes": L * quant.element_bytes,
     }
 
 
@@ -265,10 +266,16 @@ def main() -> None:
         "benchmark": "crypto",
         "model_parameters": L,
         "ring_bits": 32,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            # The machine is shared with other jobs: the load explains run-to-run noise.
+            "load_average_1min": os.getloadavg()[0],
+        },
         "paper_ms_per_message": PAPER_MS_PER_MESSAGE,
         "floor": floor,
         "message_n4": message,
+        "message_n4_k64": measure_message_n4(100, floor["floor_ms"], bits=64),
         "post_quantum_n4": measure_pq(100),
         "per_round": rounds,
     }

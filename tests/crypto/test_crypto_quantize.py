@@ -74,14 +74,20 @@ def test_values_beyond_the_clip_bound_raise(bits: int) -> None:
             quantize(np.array([0.0, bad, 0.0, 0.0]), quant)
 
 
-def test_float32_input_is_encoded_exactly_like_float64() -> None:
-    quant = QuantParams.for_vector(10_000)
-    x = (np.random.default_rng(1).standard_normal(10_000) * 50).astype(np.float32)
+@pytest.mark.parametrize("bits", [32, 64])
+def test_float32_input_is_encoded_exactly_like_float64(bits: int) -> None:
+    quant = QuantParams.for_vector(10_000, bits=bits)
+    rng = np.random.default_rng(bits)
+    scale = quant.clip_bound() / 8 * 10.0 ** rng.integers(-10, 1, 10_000)
+    x = np.clip(rng.standard_normal(10_000) * scale, -quant.clip_bound(), quant.clip_bound())
+    x = x.astype(np.float32)
+    x[:4] = [0.5 * 2.0**-16, 1.5 * 2.0**-16, -2.5 * 2.0**-32, 2.0**-40]  # ties and tiny values
     assert np.array_equal(quantize(x, quant), quantize(x.astype(np.float64), quant))
-    edge = np.array([quant.clip_bound(), -quant.clip_bound()], dtype=np.float32)
-    assert np.array_equal(
-        dequantize(quantize(edge, QuantParams.for_vector(2)), QuantParams.for_vector(2)), edge
-    )
+    two = QuantParams.for_vector(2, bits=bits)
+    edge = np.array([two.clip_bound(), -two.clip_bound()], dtype=np.float32)
+    assert np.array_equal(dequantize(quantize(edge, two), two), edge)
+    with pytest.raises(QuantizationError, match="exceeds the clip bound"):
+        quantize(np.array([1e38, 0.0], dtype=np.float32), two)
 
 
 def test_indicator_segment_is_exact_and_values_keep_their_scale() -> None:
