@@ -70,7 +70,10 @@ class Sealed:
 
 @dataclass(frozen=True, eq=False)
 class MaskedShare:
-    """One opened envelope: layers 3 and 2 removed, layer-1 mask still on."""
+    """One opened envelope: layers 3 and 2 removed, layer-1 mask still on.
+
+    ``ring`` is a read-only view of the decrypted bytes; :func:`aggregate` never writes to it.
+    """
 
     sender: bytes
     header: EnvelopeHeader
@@ -188,7 +191,8 @@ def seal(
         Layer-3 HPKE suite (X25519 by default, or the ML-KEM-768+X25519 hybrid).
     rng : callable, optional
         Byte source for the message key, nonce and HPKE ephemeral key. OS randomness by
-        default; inject a seeded source only for known-answer vectors.
+        default; inject a seeded source only for known-answer vectors. (The hybrid suite's
+        ML-KEM encapsulation always uses OS randomness: ``cryptography`` cannot be seeded.)
 
     Returns
     -------
