@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -125,8 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "results": [{"baseline": r.name, "party_accuracies": r.party_accuracies,
                          "curves": r.curves, "seconds": round(t, 3),
                          "fairness": {"contribution": f.measure.value,
-                                      "pearson": f.correlation}} for r, t, f in results],
-        }))
+                                      # NaN (undefined) is not JSON: report null.
+                                      "pearson": None if math.isnan(f.correlation)
+                                      else f.correlation}} for r, t, f in results],
+        }, allow_nan=False))
         return 0
     console.print(f"data: {pool.train.name}, {len(pool.train)} train / {len(pool.test)} test; "
                   f"model {args.model}; partition {partition.kind}, sizes {partition.sizes}")

@@ -8,8 +8,9 @@ weights in the first round, when all reputations are still zero);
 to sum to 1; party i's reward share is ``q_i = tanh(beta r_i) / max_j tanh(beta r_j)`` and
 it downloads the top ``q_i`` fraction (by magnitude, per layer) of ``g``, which it adds to
 its model from before the round (the local training itself is reverted, as in the authors'
-code; per layer ``ceil(q_i * layer size)`` entries). Unlike the authors' code, parties start
-from their pretrained standalone models, the common first stage of seed 001.
+code; per layer ``ceil(q_i * layer size)`` entries). All parties start from w0 as in the
+authors' code; the standalone (pretrained) accuracies are computed separately, for the
+fairness report only.
 """
 
 from __future__ import annotations
@@ -69,7 +70,16 @@ def run_cgsv(
     """
     if not beta > 0 or not gamma > 0:
         raise TrainingConfigError(f"beta and gamma must be > 0, got {beta}, {gamma}")
-    models, standalone = pretrain_parties(exp, w0_of(exp))
+    w0 = w0_of(exp)
+    _, standalone = pretrain_parties(exp, w0)
+    # All agents start from w0, as in the authors' code: with equal rewards they then hold
+    # the same model, like FedAvg; starting from different pretrained models they never
+    # merge and the normalised aggregate steps oscillate.
+    models = []
+    for _ in range(exp.n_parties):
+        model = exp.initial_model()
+        set_flat(model, w0)
+        models.append(model)
     slices = layer_slices(models[0])
     n = exp.n_parties
     # As in the authors' code: reputations start at zero and the first round aggregates
