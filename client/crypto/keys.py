@@ -167,6 +167,9 @@ class PartyKeys:
         KeyFormatError
             If the peer key has the wrong length or is a low-order point.
         """
+        if not isinstance(peer_x25519, bytes | bytearray | memoryview):
+            raise KeyFormatError("peer X25519 public key must be 32 raw bytes")
+        peer_x25519 = bytes(peer_x25519)
         secret = self._shared.get(peer_x25519)
         if secret is None:
             try:
@@ -179,7 +182,7 @@ class PartyKeys:
                 ) from exc
             if len(self._shared) >= 4096:
                 self._shared.clear()
-            self._shared[bytes(peer_x25519)] = secret
+            self._shared[peer_x25519] = secret
         return secret
 
     def mlkem768_key(self) -> MLKEM768PrivateKey:

@@ -94,6 +94,12 @@ def test_low_order_and_malformed_peer_keys_are_refused(make_consortium: Consorti
         pair_seed(c.ctx, a, c.keys[a], b, bytes(32))  # the identity point
     with pytest.raises(KeyFormatError):
         pair_seed(c.ctx, a, c.keys[a], b, b"\x01" * 31)
+    with pytest.raises(KeyFormatError):
+        pair_seed(c.ctx, a, c.keys[a], b, "00" * 32)  # type: ignore[arg-type]
+    pub = c.x25519[b]
+    assert pair_seed(c.ctx, a, c.keys[a], b, bytearray(pub)) == pair_seed(
+        c.ctx, a, c.keys[a], b, pub
+    )
 
 
 def test_missing_neighbour_key_is_a_named_error(make_consortium: ConsortiumFactory) -> None:
