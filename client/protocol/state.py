@@ -1,0 +1,93 @@
+"""A party's local state: what the chain does not hold and a restart must not lose.
+
+Everything is written to one file with an atomic rename, so a crash leaves either the old or
+the new state, never a mix. The chain remains the source of truth for what the party *did*
+(requests, uploads, reports, votes); this file holds only the model, the current round's update,
+local credibility and the results log.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+STATE_FILE = "party-state.npz"
+
+
+@dataclass
+class PartyState:
+    """Mutable local state of one party (persisted with :meth:`save`)."""
+
+    params: npt.NDArray[np.float32] | None = None
+    delta: npt.NDArray[np.float32] | None = None
+    #: Round whose local update ``delta`` is already included in ``params`` (0: none yet).
+    trained_round: int = 0
+    #: Round whose received aggregate was applied to ``params`` (0: none yet).
+    applied_round: int = 0
+    #: Local credibility c_i^j of the other credible parties, exact.
+    credibility: dict[str, Fraction] = field(default_factory=dict)
+    standalone_accuracy: float | None = None
+    #: One entry per finished round (see the runner's results) and notable events.
+    records: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, kind: str, **details: Any) -> None:
+        """Append an event (tampered envelope, clipped aggregate, removal, ...)."""
+        self.events.append({"kind": kind, **details})
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "trained_round": self.trained_round,
+            "applied_round": self.applied_round,
+            "credibility": {k: [v.numerator, v.denominator] for k, v in self.credibility.items()},
+            "standalone_accuracy": self.standalone_accuracy,
+            "records": self.records,
+            "events": self.events,
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write the state atomically to ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = np.frombuffer(json.dumps(self._meta()).encode(), np.uint8)
+        arrays: dict[str, Any] = {"meta": meta}
+        if self.params is not None:
+            arrays["params"] = self.params
+        if self.delta is not None:
+            arrays["delta"] = self.delta
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        tmp = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, directory / STATE_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> PartyState:
+        """Read the state saved in ``directory`` (a fresh state if there is none)."""
+        path = directory / STATE_FILE
+        if not path.exists():
+            return cls()
+        with np.load(path) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            params = data["params"].astype(np.float32) if "params" in data else None
+            delta = data["delta"].astype(np.float32) if "delta" in data else None
+        return cls(
+            params=params,
+            delta=delta,
+            trained_round=int(meta["trained_round"]),
+            applied_round=int(meta["applied_round"]),
+            credibility={k: Fraction(n, d) for k, (n, d) in meta["credibility"].items()},
+            standalone_accuracy=meta["standalone_accuracy"],
+            records=list(meta["records"]),
+            events=list(meta["events"]),
+        )
