@@ -216,6 +216,9 @@ class Party:
                 self.samples.count,
                 cid.commitment,
             )
+        with self.timer.measure(0, "evaluation"):
+            self.state.standalone_accuracy = self.learner.accuracy()
+        self._save()
 
     # ------------------------------------------------------------------ peers
 
@@ -624,14 +627,9 @@ class Party:
             rows.append(message.labels.astype(np.int64))
             ids.append(sender)
         if len(ids) >= 2:
-            fresh = credibility_from_labels(np.stack(rows), ids, owner=self._me)
-            # A silent party gave no labels this epoch: it matched nothing.
-            fresh.update({p: Fraction(0) for p in others if p not in fresh})
-            fresh = normalise(fresh, others) if others else fresh
-            if epoch == 0 or not self.state.credibility:
-                self.state.credibility = fresh
-            else:
-                self.state.credibility = update_credibility(self.state.credibility, fresh)
+            self.state.credibility = self._updated_credibility(
+                epoch, others, credibility_from_labels(np.stack(rows), ids, owner=self._me)
+            )
         threshold = self.ledger.credibility_threshold()
         suspects = sorted(
             low_quality(self.state.credibility, (threshold.numerator, threshold.denominator))
@@ -648,6 +646,23 @@ class Party:
             self._save()
         self._done.add(("assess", epoch))
         return True
+
+    def _updated_credibility(
+        self, epoch: int, others: list[str], fresh: dict[str, Fraction]
+    ) -> dict[str, Fraction]:
+        """Fold this epoch's evaluation (over the parties that answered) into the history.
+
+        In benchmarking a party that sent no labels matched nothing. In a round, silence is no
+        evidence either way (the party may have crashed and will rejoin): it keeps its share.
+        """
+        silent = [p for p in others if p not in fresh]
+        if epoch == 0 or not self.state.credibility:
+            return normalise({**fresh, **{p: Fraction(0) for p in silent}}, others)
+        old = self._credibility_over(others)
+        kept = sum((old[p] for p in silent), Fraction(0))
+        current = {p: c * (1 - kept) for p, c in fresh.items()}
+        current.update({p: old[p] for p in silent})
+        return update_credibility(old, current)
 
     def _vote(self, epoch: int) -> bool:
         if ("vote", epoch) in self._done:

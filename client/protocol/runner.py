@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -96,14 +97,68 @@ class Member:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedParty:
+    """A party after Algorithm 1 step 1: standalone model, DPGAN samples, sharing level."""
+
+    name: str
     learner: Learner
+    initial_params: npt.NDArray[np.float32]
     samples: SampleRelease
     data_size: int
     level: float
     standalone: float
     epsilon: float
     free_rider: bool = False
+
+
+def prepare_parties(
+    spec: ConsortiumSpec,
+    *,
+    pool: Pool | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[PreparedParty]:
+    """Partition the data, pre-train every standalone model and DPGAN, draw the samples."""
+    say = progress or (lambda _msg: None)
+    pool = pool or default_pool(test_size=spec.test_size, seed=spec.seed, mnist_dir=spec.mnist_dir)
+    partition = make_partition(
+        spec.setting, pool.train, spec.parties, seed=spec.seed, per_party=spec.per_party
+    )
+    prepared: list[PreparedParty] = []
+    for i in range(spec.parties):
+        data = partition.party_data(pool.train, i)
+        say(f"party{i}: standalone training on {len(data)} examples")
+        learner = ModelLearner(
+            model_name=spec.model, data=data, test=pool.test, train=spec.protocol.train,
+            normalisation=pool.normalisation, seed=spec.seed * 1000 + i,
+        )
+        standalone = learner.pretrain()
+        say(f"party{i}: DPGAN (epsilon {spec.epsilon})")
+        gan = train_dpgan(
+            data.x, labels=data.y, epsilon=spec.epsilon, delta=spec.delta,
+            seed=spec.seed * 1000 + i, config=spec.dpgan, normalisation=pool.normalisation,
+        )
+        level = partition.levels[i]
+        released = max(1, round(level * len(data)))
+        samples = release_samples(gan, released, seed=spec.seed * 1000 + 500 + i)
+        prepared.append(
+            PreparedParty(
+                f"party{i}", learner, learner.params(), samples, len(data), level, standalone,
+                gan.achieved_epsilon,
+            )
+        )
+    for k in range(spec.free_riders):
+        claimed = spec.per_party
+        rider = FreeRiderLearner(
+            model_name=spec.model, test=pool.test, claimed_size=claimed, seed=9000 + k
+        )
+        released = max(1, round(0.1 * claimed))
+        prepared.append(
+            PreparedParty(
+                f"free-rider{k}", rider, rider.params(), _noise_release(released, 9100 + k),
+                claimed, 0.1, rider.accuracy(), 0.0, True,
+            )
+        )
+    return prepared
 
 
 def advance_chain(w3: Web3, blocks: int) -> None:
@@ -166,56 +221,42 @@ class Consortium:
         accounts: Sequence[LocalAccount] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> Consortium:
-        """Prepare every party (Algorithm 1 step 1) and deploy a ledger for them.
+        """:func:`prepare_parties` then :meth:`deploy` (see both)."""
+        prepared = prepare_parties(spec, pool=pool, progress=progress)
+        return cls.deploy(
+            spec, prepared, rpc_url=rpc_url, funder=funder, store_for=store_for,
+            workdir=workdir, accounts=accounts, progress=progress,
+        )
 
-        ``accounts`` are the parties' signing accounts (fresh random ones by default; they are
-        funded from ``funder``). ``store_for(i)`` opens party i's handle on the shared store.
+    @classmethod
+    def deploy(
+        cls,
+        spec: ConsortiumSpec,
+        prepared: Sequence[PreparedParty],
+        *,
+        rpc_url: str,
+        funder: LocalAccount,
+        store_for: Callable[[int], ContentStore],
+        workdir: Path,
+        accounts: Sequence[LocalAccount] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Consortium:
+        """Deploy a fresh ledger for ``prepared`` parties and compose each :class:`Party`.
+
+        Every learner is reset to the parameters it had right after standalone training, so
+        the same prepared parties can start several consortia. ``accounts`` are the parties'
+        signing accounts (fresh random ones by default, funded from ``funder``);
+        ``store_for(i)`` opens party i's handle on the shared store.
         """
         say = progress or (lambda _msg: None)
         w3 = connect(rpc_url)
-        pool = pool or default_pool(test_size=spec.test_size, seed=spec.seed)
-        partition = make_partition(
-            spec.setting, pool.train, spec.parties, seed=spec.seed, per_party=spec.per_party
-        )
-        total = spec.parties + spec.free_riders
+        total = len(prepared)
         if accounts is None:
             accounts = [Account.create() for _ in range(total)]
             fund(w3, funder, [a.address for a in accounts], PARTY_FUNDING_WEI)
-        learners: list[_Prepared] = []
-        model_size = 0
-        for i in range(spec.parties):
-            data = partition.party_data(pool.train, i)
-            say(f"party {i}: standalone training on {len(data)} examples")
-            learner = ModelLearner(
-                model_name=spec.model, data=data, test=pool.test, train=spec.protocol.train,
-                normalisation=pool.normalisation, seed=spec.seed * 1000 + i,
-            )
-            standalone = learner.pretrain()
-            model_size = int(learner.params().shape[0])
-            say(f"party {i}: DPGAN (epsilon {spec.epsilon})")
-            gan = train_dpgan(
-                data.x, labels=data.y, epsilon=spec.epsilon, delta=spec.delta,
-                seed=spec.seed * 1000 + i, config=spec.dpgan, normalisation=pool.normalisation,
-            )
-            level = partition.levels[i]
-            released = max(1, round(level * len(data)))
-            samples = release_samples(gan, released, seed=spec.seed * 1000 + 500 + i)
-            learners.append(
-                _Prepared(learner, samples, len(data), level, standalone, gan.achieved_epsilon)
-            )
-        for k in range(spec.free_riders):
-            claimed = spec.per_party
-            rider = FreeRiderLearner(
-                model_name=spec.model, test=pool.test, claimed_size=claimed, seed=9000 + k
-            )
-            released = max(1, round(0.1 * claimed))
-            samples = _noise_release(released, seed=9100 + k)
-            learners.append(_Prepared(rider, samples, claimed, 0.1, rider.accuracy(), 0.0, True))
-            model_size = int(rider.params().shape[0])
-
         bench, request, upload, settle = spec.blocks
         params = LedgerParams(
-            model_size=model_size,
+            model_size=int(prepared[0].initial_params.shape[0]),
             min_parties=total,
             max_parties=total,
             registration_deadline=int(w3.eth.block_number) + 10 * total + 100,
@@ -228,22 +269,21 @@ class Consortium:
         deploy_block = int(w3.eth.block_number)
         say(f"ledger deployed at {deployer.address}")
         members = []
-        for i, prep in enumerate(learners):
-            name = f"free-rider{i - spec.parties}" if prep.free_rider else f"party{i}"
-            identity = PartyIdentity(accounts[i], PartyKeys.generate())
+        for i, prep in enumerate(prepared):
+            prep.learner.set_params(prep.initial_params)
             party = Party(
-                identity=identity,
+                identity=PartyIdentity(accounts[i], PartyKeys.generate()),
                 ledger=deployer.with_account(accounts[i]),
                 store=store_for(i),
                 learner=prep.learner,
                 config=spec.protocol,
-                state_dir=workdir / name,
+                state_dir=workdir / prep.name,
                 samples=prep.samples,
                 timer=PhaseTimer(),
             )
             members.append(
                 Member(
-                    party, name, prep.data_size, prep.level, prep.standalone,
+                    party, prep.name, prep.data_size, prep.level, prep.standalone,
                     prep.free_rider, prep.epsilon,
                 )
             )
