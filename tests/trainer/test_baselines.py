@@ -75,6 +75,13 @@ def test_cli_runs_and_prints_per_party_json(capsys: pytest.CaptureFixture[str]) 
     assert result["fairness"]["contribution"] == "data size"
 
 
+def test_cli_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    assert "--baseline" in capsys.readouterr().out
+
+
 def test_cli_reports_user_errors_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--parties", "40", "--no-progress"]) == 2
     assert "error:" in capsys.readouterr().err

