@@ -26,7 +26,9 @@ class TrainConfig:
     pretrain_epochs : int
         Standalone epochs before collaboration starts.
     lr_decay : float
-        Torch7-style decay: step ``t`` uses ``lr / (1 + t * lr_decay)``.
+        Torch7-style decay: step ``t`` uses ``lr / (1 + t * lr_decay)``; ``t`` restarts at 0
+        with every :func:`trainer.training.train_local` call (with the paper's 1e-7 that
+        changes the rate by under 1% over 100,000 steps).
     threads : int or None
         ``torch.set_num_threads`` value; None leaves torch's default.
     """

@@ -216,7 +216,13 @@ def class_imbalanced(
 
 
 def make_partition(
-    kind: str, train: Dataset, n_parties: int, *, seed: int, per_party: int = DEFAULT_PER_PARTY
+    kind: str,
+    train: Dataset,
+    n_parties: int,
+    *,
+    seed: int,
+    per_party: int = DEFAULT_PER_PARTY,
+    imbalance_mode: Literal["authors", "paper"] = "authors",
 ) -> Partition:
     """Dispatch by name (``same``, ``different``, ``imbalanced``, ``classes``) for CLIs."""
     if kind == "same":
@@ -224,7 +230,8 @@ def make_partition(
     if kind == "different":
         return different_sharing(len(train), n_parties, per_party=per_party, seed=seed)
     if kind == "imbalanced":
-        return imbalanced(len(train), n_parties, total=per_party * n_parties, seed=seed)
+        return imbalanced(len(train), n_parties, total=per_party * n_parties, seed=seed,
+                          mode=imbalance_mode)
     if kind == "classes":
         return class_imbalanced(train.y, n_parties, per_party=per_party, seed=seed)
     raise PartitionError(f"unknown partition {kind!r}; choose one of {', '.join(PARTITION_KINDS)}")

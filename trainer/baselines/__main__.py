@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parties", type=int, default=4)
     p.add_argument("--per-party", type=int, default=600, help="examples per party (mean)")
     p.add_argument("--partition", choices=PARTITION_KINDS, default="same")
+    p.add_argument("--imbalance-mode", choices=["authors", "paper"], default="authors",
+                   help="imbalanced sizes: U(0.1, 0.9) fractions (authors) or random cuts "
+                   "(paper)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-size", type=int, default=1000)
@@ -94,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool = default_pool(test_size=args.test_size, seed=args.seed, mnist_dir=args.mnist_dir,
                             svhn_mat=tuple(args.svhn_mat))
         partition = make_partition(args.partition, pool.train, args.parties, seed=args.seed,
-                                   per_party=args.per_party)
+                                   per_party=args.per_party, imbalance_mode=args.imbalance_mode)
         exp = Experiment(args.model, pool, partition, config, rounds=args.rounds,
                          seed=args.seed, progress=not args.no_progress)
         names = list(BASELINES) if args.baseline == "all" else [args.baseline]
