@@ -97,7 +97,7 @@ class DPGANConfig:
     lr_d: float = 2e-3
     lr_g: float = 2e-3
     latent_dim: int = 64
-    width: int = 32
+    width: int = 16
     augment: bool = False
     rotation_degrees: float = 1.0
     shift_fraction: float = 0.01
@@ -371,10 +371,10 @@ def _train(
     )
     opt_d = torch.optim.Adam(disc_net.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
-    engine = PrivacyEngine(accountant=ACCOUNTANT)
     with warnings.catch_warnings():
         # opacus warns that secure_mode is off; docs/benchmarking.md says why and what it means.
         warnings.simplefilter("ignore", UserWarning)
+        engine = PrivacyEngine(accountant=ACCOUNTANT)
         try:
             disc, opt_d_priv, priv_loader = engine.make_private_with_epsilon(
                 module=disc_net,
