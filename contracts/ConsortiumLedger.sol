@@ -481,7 +481,8 @@ contract ConsortiumLedger is IConsortiumLedger {
     /// @notice The credible parties, in registration order.
     function credibleParties() external view returns (address[] memory result) {
         uint256 n = _parties.length;
-        result = new address[](_credibleCount);
+        // Before closing, every registered party is credible and _credibleCount is not set yet.
+        result = new address[](_registrationClosed ? _credibleCount : n);
         uint256 k;
         for (uint256 i; i < n; ++i) {
             if (_members[_parties[i]].status == Status.Credible) result[k++] = _parties[i];

@@ -44,10 +44,13 @@ from client.chain.records import (
     Upload,
 )
 
-# Headroom over eth_estimateGas: estimates are exact on Anvil, but state may move between
-# estimate and inclusion (another party's transaction in the same block).
+# Headroom over eth_estimateGas. State may move between estimate and inclusion (another
+# party's transaction first), and the ledger's phases depend on block.number: a closeRound
+# estimated one block before a deadline takes the cheap vote path but may execute on the
+# deadline and open the next round (~30k gas more). Unused gas is not charged.
 GAS_HEADROOM_NUM = 5
 GAS_HEADROOM_DEN = 4
+GAS_HEADROOM_FIXED = 60_000
 RECEIPT_TIMEOUT_S = 120.0
 
 
@@ -489,10 +492,10 @@ def _send(w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool) -> R
     sender = account.address
     key = (int(w3.eth.chain_id), sender)
     try:
-        gas = int(fn.estimate_gas({"from": sender}))
+        gas = int(fn.estimate_gas({"from": sender}, block_identifier="pending"))
     except ContractLogicError as exc:
         raise _decoded(exc) from exc
-    gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN
+    gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_FIXED
     with NONCES.lock(key):
         nonce = int(w3.eth.get_transaction_count(sender, "pending"))
         tx = fn.build_transaction({"from": sender, "nonce": nonce, "gas": gas})
