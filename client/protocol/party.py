@@ -602,7 +602,7 @@ class Party:
         return True
 
     def _assess(self, epoch: int) -> bool:
-        if ("assess", epoch) in self._done:
+        if self.state.assessed_epoch >= epoch and self.state.assessed_any:
             return False
         others = self._credible_others()
         notes = self._notes_to_me(epoch, self._kind_labels)
@@ -643,8 +643,9 @@ class Party:
             except LedgerError as err:
                 log.debug("report by %s not accepted: %s", self._me, err)
             self.state.record("reported", round=epoch, suspects=suspects)
-            self._save()
-        self._done.add(("assess", epoch))
+        self.state.assessed_epoch = epoch
+        self.state.assessed_any = True
+        self._save()
         return True
 
     def _updated_credibility(
@@ -665,7 +666,10 @@ class Party:
         return update_credibility(old, current)
 
     def _vote(self, epoch: int) -> bool:
-        if ("vote", epoch) in self._done:
+        # Vote only once this epoch's reports are in: the vote may close the epoch.
+        if ("vote", epoch) in self._done or not (
+            self.state.assessed_any and self.state.assessed_epoch >= epoch
+        ):
             return False
         self._done.add(("vote", epoch))
         try:

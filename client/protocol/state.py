@@ -32,6 +32,9 @@ class PartyState:
     trained_round: int = 0
     #: Round whose received aggregate was applied to ``params`` (0: none yet).
     applied_round: int = 0
+    #: Last epoch whose mutual evaluation was folded into ``credibility`` (and reported).
+    assessed_epoch: int = 0
+    assessed_any: bool = False
     #: Local credibility c_i^j of the other credible parties, exact.
     credibility: dict[str, Fraction] = field(default_factory=dict)
     standalone_accuracy: float | None = None
@@ -47,6 +50,8 @@ class PartyState:
         return {
             "trained_round": self.trained_round,
             "applied_round": self.applied_round,
+            "assessed_epoch": self.assessed_epoch,
+            "assessed_any": self.assessed_any,
             "credibility": {k: [v.numerator, v.denominator] for k, v in self.credibility.items()},
             "standalone_accuracy": self.standalone_accuracy,
             "records": self.records,
@@ -86,6 +91,8 @@ class PartyState:
             delta=delta,
             trained_round=int(meta["trained_round"]),
             applied_round=int(meta["applied_round"]),
+            assessed_epoch=int(meta["assessed_epoch"]),
+            assessed_any=bool(meta["assessed_any"]),
             credibility={k: Fraction(n, d) for k, (n, d) in meta["credibility"].items()},
             standalone_accuracy=meta["standalone_accuracy"],
             records=list(meta["records"]),
