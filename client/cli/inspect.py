@@ -9,21 +9,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from client.access import NodeError, open_chain, open_ledger
 from client.chain.deployments import DEPLOYMENTS_DIR, ledger_deployment
 from client.chain.ledger import Ledger
-from client.node import NodeError, open_chain, open_ledger
 from storage import ContentId
-
-
-def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``inspect`` on the top-level parser."""
-    p = sub.add_parser("inspect", help="read a ledger: parties, points, rounds, uploads, removals")
-    p.add_argument("--rpc-url", required=True)
-    p.add_argument("--ledger", default=None,
-                   help="contract address (default: from deployments/<chainId>.json)")
-    p.add_argument("--from-block", type=int, default=0, help="first block of event queries")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_inspect)
 
 
 def _cid(digest: bytes) -> str:

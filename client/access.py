@@ -1,0 +1,48 @@
+"""Opening a chain and a ledger for the CLI, with errors that name what is wrong.
+
+Light on purpose (web3 only): the auditor's ``fppdl inspect`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3 import Web3
+
+from client.chain.ledger import Ledger, connect
+
+
+class NodeError(Exception):
+    """A party node cannot do what was asked (the message says what to fix)."""
+
+
+class ChainUnavailable(NodeError):
+    """No JSON-RPC node answers at the given URL."""
+
+
+class NoContract(NodeError):
+    """The given address holds no contract on the chain."""
+
+
+def open_chain(rpc_url: str) -> Web3:
+    """Connect to ``rpc_url`` and check that a node answers there."""
+    if not rpc_url:
+        raise NodeError("no RPC URL configured: pass --rpc-url")
+    w3 = connect(rpc_url, timeout_s=30)
+    try:
+        w3.eth.chain_id  # noqa: B018 - the probe
+    except Exception:  # noqa: BLE001 - any transport failure means the same to the user
+        raise ChainUnavailable(f"no JSON-RPC node answers at {rpc_url}") from None
+    return w3
+
+
+def open_ledger(w3: Web3, address: str, account: Any = None) -> Ledger:
+    """A handle on the ledger at ``address``, after checking a contract lives there."""
+    if not address:
+        raise NodeError("no ledger address configured: pass --ledger ADDRESS")
+    if not Web3.is_address(address):
+        raise NodeError(f"{address!r} is not an Ethereum address")
+    checksummed = Web3.to_checksum_address(address)
+    if len(bytes(w3.eth.get_code(checksummed))) == 0:
+        raise NoContract(f"no contract at {checksummed} on chain {int(w3.eth.chain_id)}")
+    return Ledger(w3, checksummed, account)
