@@ -347,7 +347,6 @@ contract ConsortiumLedger is IConsortiumLedger {
         _requireEpoch(epoch);
         uint256 count = suspects.length;
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
-        emit LowQualityReported(epoch, msg.sender, suspects);
         for (uint256 j; j < count; ++j) {
             address suspect = suspects[j];
             if (suspect == msg.sender) revert SelfReference(suspect);
@@ -362,6 +361,7 @@ contract ConsortiumLedger is IConsortiumLedger {
             reporters.push(msg.sender);
             if (reporters.length >= removalQuorum()) _remove(suspect, epoch, reporters);
         }
+        emit LowQualityReported(epoch, msg.sender, suspects);
     }
 
     // ======================================================================== messages

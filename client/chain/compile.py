@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import solcx
+from filelock import FileLock
 from packaging.version import Version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -178,6 +179,13 @@ def compile_contracts(force: bool = False) -> dict[str, Artifact]:
     dict
         Artifacts by contract name (interfaces included, with empty bytecode).
     """
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    # Several test processes (and `make setup`) may compile at once: serialize the builds.
+    with FileLock(str(BUILD_DIR / ".compile.lock")):
+        return _compile_locked(force)
+
+
+def _compile_locked(force: bool) -> dict[str, Artifact]:
     sources = source_files()
     fingerprint = _fingerprint(sources)
     if not force and FINGERPRINT_FILE.is_file() and FINGERPRINT_FILE.read_text() == fingerprint:
