@@ -206,7 +206,9 @@ class Consortium:
         self.ledger = ledger
         self.members = members
         self.deploy_block = deploy_block
-        self.wait_seconds = 0.0
+        #: Wall seconds of the run per epoch, and the part spent advancing the devnet.
+        self.wall_seconds: dict[int, float] = {}
+        self.wait_seconds: dict[int, float] = {}
 
     @classmethod
     def build(
@@ -301,11 +303,14 @@ class Consortium:
         w3 = self.ledger.w3
         stalls = 0
         last: tuple[Phase, int] | None = None
+        rounds = max(m.party.config.rounds for m in self.members)
         while True:
-            active = [m for m in self.members if not m.party.finished()]
+            active = self._active(rounds)
             if not active:
                 return
             moved = False
+            pass_epoch = self.ledger.current_round()
+            pass_start = time.perf_counter()
             for member in active:
                 epoch = self.ledger.current_round()
                 if skip(member, epoch):
@@ -313,6 +318,7 @@ class Consortium:
                 while member.party.step():
                     moved = True
             now = (self.ledger.phase(), self.ledger.current_round())
+            self._add(self.wall_seconds, pass_epoch, time.perf_counter() - pass_start)
             if now != last:
                 say(f"epoch {now[1]}: {now[0].name.lower()}")
                 last = now
@@ -324,10 +330,25 @@ class Consortium:
                 raise ConsortiumStalled(f"no party could act in {now[0].name} of epoch {now[1]}")
             start = time.perf_counter()
             advance_chain(w3, self._blocks_to_next_deadline())
-            self.wait_seconds += time.perf_counter() - start
+            waited = time.perf_counter() - start
+            self._add(self.wait_seconds, now[1], waited)
+            self._add(self.wall_seconds, now[1], waited)
             for member in active:
                 if not skip(member, now[1]) and member.party.close_overdue_epoch():
                     break
+
+    def _active(self, rounds: int) -> list[Member]:
+        """Members still taking part: one chain read per pass, not one per party."""
+        if not self.ledger.registration_closed():
+            return list(self.members)
+        if self.ledger.current_round() > rounds:
+            return []
+        credible = set(self.ledger.credible_parties())
+        return [m for m in self.members if m.party.address in credible]
+
+    @staticmethod
+    def _add(table: dict[int, float], epoch: int, seconds: float) -> None:
+        table[epoch] = table.get(epoch, 0.0) + seconds
 
     def _blocks_to_next_deadline(self) -> int:
         block = self.ledger.block_number()
