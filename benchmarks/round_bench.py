@@ -14,7 +14,6 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,9 @@ def measure(parties: int) -> dict[str, Any]:
         # The DPGAN is not part of a round; a small one keeps the set-up short.
         dpgan=DPGANConfig(epochs=1, width=8),
         protocol=ProtocolConfig(
-            rounds=ROUNDS, eval_samples=50, train=TrainConfig(local_epochs=5, pretrain_epochs=2, threads=1)
+            rounds=ROUNDS,
+            eval_samples=50,
+            train=TrainConfig(local_epochs=5, pretrain_epochs=2, threads=1),
         ),
         mnist_dir=mnist,
     )
