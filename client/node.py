@@ -28,6 +28,7 @@ from filelock import FileLock, Timeout
 from web3 import Web3
 
 from client.access import NodeError, open_chain, open_ledger
+from client.chain.ledger import Ledger
 from client.chain.records import PartyStatus, Phase
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import ModelLearner
@@ -311,11 +312,32 @@ class PartyNode:
     def __exit__(self, *_exc: object) -> None:
         self._lock.release()
 
-    def build(self) -> Party:
+    def ledger(self) -> Ledger:
+        """The ledger handle signing with this party's key (checks node and contract)."""
+        return open_ledger(open_chain(self.settings.rpc_url), self.settings.ledger,
+                           self.identity.account)
+
+    def check_can_join(self, ledger: Ledger) -> None:
+        """Fail early (before any training) if this party can never take part."""
+        address = self.identity.address
+        info = ledger.party_info(address)
+        if info.status is not PartyStatus.NONE:
+            return
+        if ledger.registration_closed():
+            raise NotRegistered(
+                f"{address} is not registered in ledger {ledger.address} and its "
+                "registration is closed"
+            )
+        if int(ledger.w3.eth.get_balance(Web3.to_checksum_address(address))) == 0:
+            raise NodeError(
+                f"account {address} has no ether for gas on chain "
+                f"{int(ledger.w3.eth.chain_id)}; fund it (devnet: `fppdl chain fund "
+                f"{address} --rpc-url {self.settings.rpc_url}`)"
+            )
+
+    def build(self, ledger: Ledger) -> Party:
         """Compose the protocol party (prepares on first use)."""
         s = self.settings
-        w3 = open_chain(s.rpc_url)
-        ledger = open_ledger(w3, s.ledger, self.identity.account)
         if not s.store:
             raise NodeError("no content store configured: pass --store SPEC")
         store: ContentStore = open_store(s.store)
@@ -327,27 +349,12 @@ class PartyNode:
             config=s.protocol(), state_dir=self.directory / STATE_DIR, samples=prepared.samples,
         )
 
-    def _check_can_join(self, party: Party) -> None:
-        ledger = party.ledger
-        info = ledger.party_info(party.address)
-        if info.status is PartyStatus.NONE and ledger.registration_closed():
-            raise NotRegistered(
-                f"{party.address} is not registered in ledger {ledger.address} and its "
-                "registration is closed"
-            )
-        balance = int(ledger.w3.eth.get_balance(Web3.to_checksum_address(party.address)))
-        if info.status is PartyStatus.NONE and balance == 0:
-            raise NodeError(
-                f"account {party.address} has no ether for gas on chain "
-                f"{int(ledger.w3.eth.chain_id)}; fund it (devnet: `fppdl chain fund "
-                f"{party.address} --rpc-url {self.settings.rpc_url}`)"
-            )
-
     def register(self) -> Party:
         """Prepare if needed and send the registration transaction (idempotent)."""
-        party = self.build()
-        self._check_can_join(party)
-        if party.ledger.party_info(party.address).status is PartyStatus.NONE:
+        ledger = self.ledger()
+        self.check_can_join(ledger)
+        party = self.build(ledger)
+        if ledger.party_info(party.address).status is PartyStatus.NONE:
             party.register()
             self.say(f"registered {party.address}")
         else:
@@ -356,9 +363,9 @@ class PartyNode:
 
     def run(self, *, once: bool = False, max_idle_seconds: float | None = None) -> Party:
         """Take part until the configured rounds end (``once``: until one round ends)."""
-        party = self.build()
-        self._check_can_join(party)
-        ledger = party.ledger
+        ledger = self.ledger()
+        self.check_can_join(ledger)
+        party = self.build(ledger)
         target = max(1, ledger.current_round()) if once else None
         last: tuple[Phase, int] | None = None
         reported = len(party.state.records)

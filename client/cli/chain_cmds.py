@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -18,12 +19,21 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import RPCEndpoint
 
+from client.access import NodeError, open_chain
 from client.chain.anvil import start_anvil
 from client.chain.deployments import DEPLOYMENTS_DIR, deployments_file
+from client.chain.ledger import Ledger
 from client.chain.records import LedgerParams
-from client.keystore import PasswordSource, create_keystore, load_identity
-from client.node import NodeError, NodeSettings, make_shards, open_chain, save_settings, write_shard
+from client.keystore import (
+    SIGNING_KEY_FILE,
+    PasswordSource,
+    create_keystore,
+    keystore_address,
+    load_identity,
+)
+from client.node import STATE_DIR, NodeSettings, make_shards, save_settings, write_shard
 from client.protocol.runner import PARTY_FUNDING_WEI, fund
+from client.protocol.state import PartyState
 from migrations.runner import run_migrations
 from trainer.models import build_model
 
@@ -193,6 +203,7 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
             print(f"party{i} ({addresses[i]}): pid {proc.pid}, log {party_dir / 'party.log'}",
                   flush=True)
         codes = _wait_all(children)
+        summary = _summary(folder, w3, deployment.address)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the parties (their state is saved)", file=sys.stderr)
         _stop_all(children)
@@ -201,12 +212,33 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
         _stop_all(children)
         node.stop()
     failed = {name: code for name, code in codes.items() if code != 0}
-    for name, code in codes.items():
-        print(f"{name} exited with {code}")
+    for line in summary:
+        print(line)
     if failed:
         raise NodeError(f"parties failed: {', '.join(sorted(failed))} (see their party.log)")
     print(f"consortium finished; run folder {folder}")
     return 0
+
+
+def _summary(folder: Path, w3: Web3, ledger_address: str) -> list[str]:
+    """Write the ledger as an auditor sees it to ``ledger.json``; one line per party."""
+    from client.cli.inspect import snapshot
+
+    data = snapshot(Ledger(w3, ledger_address))
+    (folder / "ledger.json").write_text(json.dumps(data, indent=2) + "\n")
+    lines = []
+    for row in data["parties"]:
+        name = next(
+            (d.name for d in sorted(folder.glob("party*"))
+             if (d / SIGNING_KEY_FILE).is_file() and keystore_address(d) == row["address"]),
+            row["address"],
+        )
+        state = PartyState.load(folder / name / STATE_DIR)
+        accuracy = [f"{r['accuracy']:.4f}" for r in state.records]
+        lines.append(f"{name}: {row['status']}, points {row['points']['balance']}, "
+                     f"accuracy per round {', '.join(accuracy) or '-'}")
+    lines.append(f"ledger state written to {folder / 'ledger.json'}")
+    return lines
 
 
 def _wait_all(children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]]) -> dict[str, int]:

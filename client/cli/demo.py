@@ -18,13 +18,14 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from client.access import open_chain
 from client.chain.anvil import AnvilNode, start_anvil
 from client.chain.ledger import Ledger
 from client.chain.records import LedgerParams
 from client.cli.output import Reporter
 from client.cli.report import print_results, write_plots
 from client.keystore import create_keystore
-from client.node import make_shards, open_chain
+from client.node import NodeSettings, Shard, make_shards, save_settings
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import ModelLearner
 from client.protocol.metrics import PhaseTimer
@@ -77,8 +78,12 @@ def run_demo(args: argparse.Namespace) -> int:
     store_spec_probe = open_store(args.ipfs_api) if args.ipfs_api else None
     if store_spec_probe is not None:
         store_spec_probe.close()
-    folder = _run_folder(args.out)
     with Reporter() as say:
+        say(f"phase 1/4: data ({args.setting} setting, {args.parties} parties x {args.per_party})")
+        shards = make_shards(parties=args.parties, setting=args.setting,
+                             per_party=args.per_party, seed=args.seed,
+                             test_size=args.test_size, mnist_dir=args.data_dir)
+        folder = _run_folder(args.out)
         say(f"run folder {folder}")
         node: AnvilNode | None = None
         try:
@@ -89,7 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 node = start_anvil()
                 rpc_url = node.rpc_url
                 say(f"started Anvil at {rpc_url}")
-            results = _demo(args, folder, rpc_url, node, say)
+            results = _demo(args, shards, folder, rpc_url, node, say)
         finally:
             if node is not None:
                 node.stop()
@@ -101,16 +106,18 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(
-    args: argparse.Namespace, folder: Path, rpc_url: str, node: AnvilNode | None, say: Reporter
+    args: argparse.Namespace,
+    shards: list[Shard],
+    folder: Path,
+    rpc_url: str,
+    node: AnvilNode | None,
+    say: Reporter,
 ) -> dict[str, Any]:
     w3 = open_chain(rpc_url)
     funder = _funder(args, int(w3.eth.chain_id), node)
     train = TrainConfig(local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs)
     protocol = ProtocolConfig(rounds=args.rounds, aggregation=args.aggregation, train=train,
                               seed=args.seed)
-    say(f"phase 1/4: data ({args.setting} setting, {args.parties} parties x {args.per_party})")
-    shards = make_shards(parties=args.parties, setting=args.setting, per_party=args.per_party,
-                         seed=args.seed, test_size=args.test_size, mnist_dir=args.data_dir)
     say("phase 2/4: keystores, standalone models and DPGAN samples")
     password = secrets.token_urlsafe(18)
     pw_file = folder / "demo-password"
@@ -153,6 +160,14 @@ def _demo(
     store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
     members = []
     for ident, prep in zip(identities, prepared, strict=True):
+        # party.json lets `fppdl party status <folder>` read this party while the chain lives.
+        save_settings(folder / prep.name, NodeSettings(
+            name=prep.name, data="", rpc_url=rpc_url, ledger=deployment.address,
+            store=store_spec, model=args.model, rounds=args.rounds,
+            local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs,
+            aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
+            dpgan_width=args.dpgan_width, seed=args.seed,
+        ))
         party = Party(
             identity=ident, ledger=ledger.with_account(ident.account),
             store=open_store(store_spec), learner=prep.learner, config=protocol,

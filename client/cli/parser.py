@@ -17,7 +17,7 @@ Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public
 def add_demo(p: argparse.ArgumentParser) -> None:
     """Flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
     p.add_argument("--parties", type=int, default=4, help="parties (default 4)")
-    p.add_argument("--rounds", type=int, default=3, help="collaborative rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="collaborative rounds (default 5)")
     p.add_argument("--setting", default="different",
                    choices=["different", "same", "imbalanced", "classes"],
                    help="data partition (default: the paper's different sharing levels)")

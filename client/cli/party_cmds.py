@@ -23,8 +23,6 @@ from client.node import (
     PartyNode,
     load_settings,
     make_shards,
-    open_chain,
-    open_ledger,
     read_shard,
     save_settings,
     status_of,
@@ -142,9 +140,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         raise NodeError("--points must be >= 0")
     node = _node(args)
     with node:
-        w3 = open_chain(node.settings.rpc_url)
-        ledger = open_ledger(w3, node.settings.ledger, node.identity.account)
-        receipt = ledger.request_downloads(
+        receipt = node.ledger().request_downloads(
             [Web3.to_checksum_address(u) for u in args.uploader], list(args.points)
         )
         print(f"download request sent in block {receipt.block_number} ({receipt.tx_hash})")

@@ -1,0 +1,149 @@
+"""`fppdl demo` end to end, then the auditor's `fppdl inspect` against `cast`, and the party
+commands on the demo's parties (status, a request beyond the balance, a party never registered)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from client.chain.anvil import AnvilNode
+from tests.cli.conftest import (
+    CAST,
+    PASSWORD_ENV,
+    TINY,
+    Demo,
+    assert_one_line_error,
+    fppdl,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def demo(chain: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    folder = tmp_path_factory.mktemp("demo") / "run"
+    result = fppdl(
+        "demo", "--parties", "3", "--rounds", "2", "--per-party", "120", "--test-size", "200",
+        *TINY, "--kdf-cost", "10", "--rpc-url", chain.rpc_url, "--out", folder, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((folder / "results.json").read_text())
+    yield Demo(folder, chain.rpc_url, results["ledger"], results, result)
+
+
+def cast(*args: str) -> str:
+    out = subprocess.run([str(CAST), *args], capture_output=True, text=True, timeout=60,
+                         check=True)
+    return out.stdout.strip()
+
+
+def cast_int(rpc: str, ledger: str, signature: str, *args: str) -> list[int]:
+    """Integers returned by a view call, as cast decodes them (one per line)."""
+    text = cast("call", "--rpc-url", rpc, ledger, signature, *args)
+    return [int(line.split()[0]) for line in text.splitlines()]
+
+
+def test_demo_writes_results_plots_and_table(demo: Demo) -> None:
+    r = demo.results
+    assert r["rounds"] == 2 and len(r["parties"]) == 3
+    assert r["fairness"]["contribution"] == "sharing_level"
+    assert r["transactions"] > 0 and r["gas"] > 0 and r["points_conserved"] is True
+    for row in r["parties"]:
+        assert row["data_size"] == 120
+        if not row["removed"]:
+            assert len(row["accuracy_per_round"]) == 2
+    for png in ("fairness.png", "accuracy.png"):
+        data = (demo.folder / png).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 2000
+    out = demo.result.stdout
+    assert "fppdl consortium results" in out and "fairness: Pearson(sharing_level" in out
+    assert f"{r['transactions']} transactions, {r['gas']} gas" in out
+    # every party got its own encrypted keystore; the password file is private
+    for i in range(3):
+        assert (demo.folder / f"party{i}" / "signing-key.json").stat().st_mode & 0o777 == 0o600
+    assert (demo.folder / "demo-password").stat().st_mode & 0o777 == 0o600
+    password = (demo.folder / "demo-password").read_text().strip()
+    assert password not in out + demo.result.stderr
+    assert password not in (demo.folder / "results.json").read_text()
+
+
+def test_inspect_agrees_with_cast(demo: Demo) -> None:
+    result = fppdl("inspect", "--rpc-url", demo.rpc_url, "--ledger", demo.ledger, "--json")
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    rpc, ledger = demo.rpc_url, demo.ledger
+    assert view["round"] == cast_int(rpc, ledger, "currentRound()(uint64)")[0]
+    assert view["total_points"] == cast_int(rpc, ledger, "totalPoints()(uint256)")[0]
+    credible = cast("call", "--rpc-url", rpc, ledger, "credibleParties()(address[])")
+    assert sorted(a.lower() for a in view["credible"]) == sorted(
+        a.strip().lower() for a in credible.strip("[]").split(",") if a.strip()
+    )
+    for party in view["parties"]:
+        balance, escrowed, _releasable = cast_int(
+            rpc, ledger, "pointsOf(address)(uint256,uint256,uint256)", party["address"]
+        )
+        assert (party["points"]["balance"], party["points"]["escrowed"]) == (balance, escrowed)
+    logs = json.loads(cast(
+        "logs", "--rpc-url", rpc, "--address", ledger, "--from-block", "0", "--json",
+        "CiphertextsUploaded(uint64 indexed,address indexed,address[],bytes32[])",
+    ))
+    assert len(logs) == len(view["uploads"]) > 0
+    assert {log["transactionHash"] for log in logs} == {u["tx"] for u in view["uploads"]}
+    # and the same facts as the demo reported them
+    by_address = {p["address"]: p for p in demo.results["parties"]}
+    for party in view["parties"]:
+        assert party["points"]["balance"] == by_address[party["address"]]["points_balance"]
+    removed = {r["party"] for r in view["removals"]}
+    assert removed == {p["address"] for p in demo.results["parties"] if p["removed"]}
+
+    table = fppdl("inspect", "--rpc-url", rpc, "--ledger", ledger)
+    assert table.returncode == 0 and "credible set" in table.stdout
+
+
+def test_party_status_of_a_demo_party(demo: Demo) -> None:
+    result = fppdl("party", "status", demo.folder / "party0", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    row = demo.results["parties"][0]
+    assert status["address"] == row["address"]
+    assert status["points"]["balance"] == row["points_balance"]
+    assert status["round"] == 3 and status["accuracy_per_round"] == row["accuracy_per_round"]
+    assert status["credibility"]  # its own list over the others
+
+
+def test_request_beyond_balance_is_insufficient_points(demo: Demo) -> None:
+    credible = [p for p in demo.results["parties"] if not p["removed"]]
+    assert len(credible) >= 2, "the tiny demo removed all but one party"
+    me, other = credible[0], credible[1]
+    result = fppdl(
+        "party", "request", demo.folder / me["name"], "--uploader", other["address"],
+        "--points", str(10**30), "--password-file", demo.folder / "demo-password",
+    )
+    assert_one_line_error(result, "InsufficientPoints", me["address"])
+    status = json.loads(fppdl("party", "status", demo.folder / me["name"], "--json").stdout)
+    assert status["points"]["balance"] == me["points_balance"]  # nothing was spent
+
+
+def test_unregistered_party_cannot_run_after_registration(
+    demo: Demo, shards: list[Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "late"
+    init = fppdl("party", "init", folder, "--data", shards[0], "--rpc-url", demo.rpc_url,
+                 "--ledger", demo.ledger, "--store", f"embedded:{tmp_path / 'store'}",
+                 "--kdf-cost", "10", "--password-env", PASSWORD_ENV)
+    assert init.returncode == 0, init.stderr
+    result = fppdl("party", "run", folder, "--password-env", PASSWORD_ENV)
+    assert_one_line_error(result, "is not registered", demo.ledger)
+    assert not (folder / "prepared.npz").exists()  # it failed before any training
+
+
+def test_second_run_on_the_same_keystore_is_refused(demo: Demo) -> None:
+    folder = demo.folder / "party1"
+    with FileLock(str(folder / "run.lock")):
+        result = fppdl("party", "run", folder, "--password-file", demo.folder / "demo-password")
+    assert_one_line_error(result, "another fppdl process is running", str(folder))
