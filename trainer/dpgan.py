@@ -5,14 +5,16 @@ optimizer and data loader (Poisson sampling, per-sample clipping, Gaussian noise
 accountant). The generator learns from the discriminator's outputs on generated images only,
 so it -- and every sample drawn from it -- is post-processing of a DP mechanism (Lemma 1).
 
-Architecture (opacus needs per-sample gradients): a DCGAN-style discriminator with GroupNorm
-instead of BatchNorm (BatchNorm mixes examples of a batch) and the non-saturating BCE loss
-(no gradient penalty, which would need double backward). The paper uses an improved WGAN
-(gradient penalty), which opacus cannot train privately; see docs/benchmarking.md.
+Architecture (opacus needs per-sample gradients): a class-conditional DCGAN whose
+discriminator uses GroupNorm instead of BatchNorm (BatchNorm mixes examples of a batch) and a
+projection head, trained with the non-saturating BCE loss (no gradient penalty, which would
+need double backward). The paper uses an improved WGAN (gradient penalty), which opacus cannot
+train privately; see docs/benchmarking.md. Conditioning on the (private) labels avoids mode
+collapse; released samples carry no labels.
 
 Accounting: the noise multiplier is chosen by opacus for the planned number of epochs so that
-the RDP accountant's epsilon at the end is at most the target; the loop also stops before
-any step that would exceed it, and the achieved epsilon is reported with the samples. The
+the RDP accountant's epsilon at the end is at most the target; the loop is also capped at
+the largest step count whose epsilon is within the target, and the achieved epsilon is reported with the samples. The
 optional data augmentation (the paper's small rotations and shifts) is applied *inside* each
 sampled example, so the accounting is over the party's real records, not over 100x copies.
 
@@ -73,7 +75,7 @@ class SampleFormatError(DPGANError):
 
 @dataclass(frozen=True)
 class DPGANConfig:
-    """Training settings of the DPGAN (defaults: measured <= 5 min per 600-image party).
+    """Training settings of the DPGAN (defaults: 400 DP-SGD steps for a 600-image party).
 
     Attributes
     ----------
@@ -194,6 +196,10 @@ class DPGANResult:
     seconds : float
         Wall-clock training time.
     config : DPGANConfig
+    channels : int
+        Image channels (1 for MNIST).
+    num_classes : int
+        Classes the generator is conditioned on (1 when trained without labels).
     """
 
     generator: nn.Module
@@ -451,7 +457,7 @@ def _train(
                 p.requires_grad_(True)
             disc.enable_hooks()
     achieved = float(engine.accountant.get_epsilon(delta, alphas=RDP_ORDERS)) if steps else 0.0
-    if achieved > epsilon:  # pragma: no cover - guarded step by step above
+    if achieved > epsilon:  # pragma: no cover - the step cap above makes this unreachable
         raise PrivacyBudgetError(f"accountant reports epsilon={achieved} > target {epsilon}")
     gen_net.eval()
     return DPGANResult(
