@@ -14,9 +14,10 @@ collapse; released samples carry no labels.
 
 Accounting: the noise multiplier is chosen by opacus for the planned number of epochs so that
 the RDP accountant's epsilon at the end is at most the target; the loop is also capped at
-the largest step count whose epsilon is within the target, and the achieved epsilon is reported with the samples. The
-optional data augmentation (the paper's small rotations and shifts) is applied *inside* each
-sampled example, so the accounting is over the party's real records, not over 100x copies.
+the largest step count whose epsilon is within the target, and the achieved epsilon is
+reported with the samples. The optional data augmentation (the paper's small rotations and
+shifts) is applied *inside* each sampled example, so the accounting is over the party's real
+records, not over 100x copies.
 
 Images cross this module in pixel space ``[0, 1]`` (float) or ``0..255`` (the released bytes);
 a ``trainer.data.Normalisation`` converts from and to the models' normalised input.
