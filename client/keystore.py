@@ -19,6 +19,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -26,7 +27,9 @@ from web3 import Web3
 
 from client.crypto import PartyKeys
 from client.crypto.errors import KeyImportError
-from client.protocol.party import PartyIdentity
+
+if TYPE_CHECKING:  # the protocol pulls in torch; opening a keystore must stay light
+    from client.protocol.party import PartyIdentity
 
 SIGNING_KEY_FILE = "signing-key.json"
 ENCRYPTION_KEY_FILE = "encryption-key.bin"
@@ -141,7 +144,13 @@ def create_keystore(
     _write_private(
         directory / ENCRYPTION_KEY_FILE, keys.export_encrypted(password, log2_n=kdf_log2_n)
     )
-    return PartyIdentity(signer, keys)
+    return _identity(signer, keys)
+
+
+def _identity(account: LocalAccount, keys: PartyKeys) -> PartyIdentity:
+    from client.protocol.party import PartyIdentity
+
+    return PartyIdentity(account, keys)
 
 
 def keystore_address(directory: Path) -> str:
@@ -190,4 +199,4 @@ def load_identity(directory: Path, password: bytes) -> PartyIdentity:
         keys = PartyKeys.import_encrypted(enc_path.read_bytes(), password)
     except KeyImportError as exc:
         raise WrongPassword(f"cannot open {enc_path}: {exc}") from None
-    return PartyIdentity(Account.from_key(key), keys)
+    return _identity(Account.from_key(key), keys)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -31,14 +31,16 @@ from client.access import NodeError, open_chain, open_ledger
 from client.chain.ledger import Ledger
 from client.chain.records import PartyStatus, Phase
 from client.protocol.config import ProtocolConfig
-from client.protocol.learner import ModelLearner
-from client.protocol.party import Party, PartyIdentity
 from client.protocol.state import PartyState
 from storage import ContentStore, open_store
 from trainer.config import TrainConfig
 from trainer.data import Dataset, Normalisation, Pool, default_pool
-from trainer.dpgan import DPGANConfig, SampleRelease, release_samples, train_dpgan
 from trainer.partitions import make_partition
+
+if TYPE_CHECKING:  # torch and opacus load only when a command trains or runs the protocol
+    from client.protocol.learner import ModelLearner
+    from client.protocol.party import Party, PartyIdentity
+    from trainer.dpgan import DPGANConfig, SampleRelease
 
 SETTINGS_FILE = "party.json"
 PREPARED_FILE = "prepared.npz"
@@ -118,6 +120,8 @@ class NodeSettings:
 
     def dpgan(self) -> DPGANConfig:
         """The DPGAN settings of this node."""
+        from trainer.dpgan import DPGANConfig
+
         return DPGANConfig(epochs=self.dpgan_epochs, width=self.dpgan_width)
 
     def with_(self, **changes: Any) -> NodeSettings:
@@ -240,6 +244,8 @@ class Prepared:
     @classmethod
     def load(cls, path: Path) -> Prepared:
         """Read a file written by :meth:`save`."""
+        from trainer.dpgan import SampleRelease
+
         with np.load(path) as data:
             return cls(
                 data["params"].astype(np.float32), float(data["accuracy"]),
@@ -249,6 +255,8 @@ class Prepared:
 
 def learner_for(settings: NodeSettings, shard: Shard) -> ModelLearner:
     """The party's model over its shard (same seed on every restart)."""
+    from client.protocol.learner import ModelLearner
+
     return ModelLearner(
         model_name=settings.model, data=shard.train, test=shard.test,
         train=settings.protocol().train, normalisation=shard.normalisation, seed=settings.seed,
@@ -260,6 +268,8 @@ def prepare(
     say: Callable[[str], None],
 ) -> Prepared:
     """Standalone training + DPGAN + sample release, done once and cached in the folder."""
+    from trainer.dpgan import release_samples, train_dpgan
+
     path = directory / PREPARED_FILE
     if path.is_file():
         prepared = Prepared.load(path)
@@ -337,6 +347,8 @@ class PartyNode:
 
     def build(self, ledger: Ledger) -> Party:
         """Compose the protocol party (prepares on first use)."""
+        from client.protocol.party import Party
+
         s = self.settings
         if not s.store:
             raise NodeError("no content store configured: pass --store SPEC")

@@ -92,9 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         party = node.run(once=args.once)
         records = party.state.records
         last = records[-1]["accuracy"] if records else None
+        removed = party.ledger.party_info(party.address).status.name == "REMOVED"
         node.say(
             f"done: {len(records)} rounds, final accuracy "
             + ("-" if last is None else f"{last:.4f}")
+            + ("; removed from the credible set by the others" if removed else "")
         )
     return 0
 
