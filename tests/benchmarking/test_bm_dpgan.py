@@ -163,3 +163,26 @@ def test_labels_come_from_the_given_model() -> None:
     norm = Normalisation(mean=(0.5,), std=(0.5,))
     x = rel.to_model_input(norm)
     assert x.dtype == np.float32 and x.max() == pytest.approx(1.0) and x.min() == pytest.approx(-1)
+
+
+def test_augmentation_is_per_record_and_small() -> None:
+    from trainer.dpgan import _augment
+
+    x, y = _digits(8)
+    batch = torch.from_numpy(x * 2 - 1)
+    gen = torch.Generator().manual_seed(0)
+    still = _augment(batch, DPGANConfig(rotation_degrees=0.0, shift_fraction=0.0), gen)
+    assert torch.allclose(still, batch, atol=1e-5)
+    moved = _augment(batch, DPGANConfig(rotation_degrees=10.0, shift_fraction=0.1), gen)
+    assert moved.shape == batch.shape and not torch.allclose(moved, batch, atol=1e-2)
+    # Each output image depends on its own input only (the DP unit is the record).
+    cfg = DPGANConfig(rotation_degrees=10.0, shift_fraction=0.1)
+    other = batch.clone()
+    other[1:] = -1.0
+    out_a = _augment(batch, cfg, torch.Generator().manual_seed(3))
+    out_b = _augment(other, cfg, torch.Generator().manual_seed(3))
+    assert torch.equal(out_a[0], out_b[0]) and not torch.equal(out_a[1], out_b[1])
+    res = train_dpgan(x, labels=y, epsilon=3.0, delta=1e-5, seed=0,
+                      config=DPGANConfig(epochs=1, batch_size=4, width=8, latent_dim=8,
+                                         augment=True), noise_seed=1)
+    assert 0 < res.achieved_epsilon <= 3.0
