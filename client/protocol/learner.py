@@ -61,8 +61,11 @@ class ModelLearner:
         train: TrainConfig,
         normalisation: Normalisation,
         seed: int,
+        init_seed: int = 0,
     ) -> None:
-        torch.manual_seed(seed)
+        # Every party starts from the same public initialisation w0 (as in the authors' code):
+        # averaging or summing parameters of differently initialised networks destroys them.
+        torch.manual_seed(init_seed)
         self._model = build_model(model_name, data.input_shape)
         self._normalisation = normalisation
         self._data = data

@@ -129,7 +129,7 @@ def prepare_parties(
         say(f"party{i}: standalone training on {len(data)} examples")
         learner = ModelLearner(
             model_name=spec.model, data=data, test=pool.test, train=spec.protocol.train,
-            normalisation=pool.normalisation, seed=spec.seed * 1000 + i,
+            normalisation=pool.normalisation, seed=spec.seed * 1000 + i, init_seed=spec.seed,
         )
         standalone = learner.pretrain()
         say(f"party{i}: DPGAN (epsilon {spec.epsilon})")

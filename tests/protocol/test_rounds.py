@@ -9,7 +9,7 @@ import pytest
 
 from client.chain.records import PartyStatus, RequestStatus
 from client.crypto import DecryptionError, RoundContext, dequantize, open_envelope
-from client.protocol.aggregation import PaperRule
+from client.protocol.aggregation import PaperRule, rule_by_name
 from client.protocol.party import address_bytes
 from client.protocol.runner import Consortium
 from storage import ContentId
@@ -20,10 +20,11 @@ def _learner(consortium: Consortium, index: int) -> RecordingLearner:
     return cast(RecordingLearner, consortium.members[index].party.learner)
 
 
+@pytest.mark.parametrize("aggregation", ["paper", "average"])
 def test_two_rounds_are_consistent_on_chain_and_in_every_model(
-    deploy_consortium: Deployer,
+    deploy_consortium: Deployer, aggregation: str
 ) -> None:
-    consortium = deploy_consortium(rounds=2)
+    consortium = deploy_consortium(rounds=2, aggregation=aggregation)
     consortium.run()
     ledger = consortium.ledger
     members = consortium.members
@@ -33,7 +34,7 @@ def test_two_rounds_are_consistent_on_chain_and_in_every_model(
     assert consortium.results()["points_conserved"]
     assert all(ledger.party_info(a).status is PartyStatus.CREDIBLE for a in addresses)
 
-    rule = PaperRule()
+    rule = rule_by_name(aggregation)
     for round_number in (1, 2):
         requests = ledger.download_requests(round_number)
         uploads = ledger.uploads(round_number)
@@ -50,11 +51,13 @@ def test_two_rounds_are_consistent_on_chain_and_in_every_model(
             learner = _learner(consortium, index)
             before, own_delta = learner.updates[round_number]
             request = next(r for r in requests if r.requester == me)
-            expected_sum = np.zeros_like(own_delta)
+            expected_sum = np.zeros(rule.vector_length(own_delta.size), np.float32)
             for uploader, amount in zip(request.uploaders, request.amounts, strict=True):
-                sender = _learner(consortium, addresses.index(uploader))
+                sender_before, sender_delta = _learner(
+                    consortium, addresses.index(uploader)
+                ).updates[round_number]
                 expected_sum += rule.encode(
-                    delta=sender.updates[round_number][1], params=before, entries=amount
+                    delta=sender_delta, params=sender_before + sender_delta, entries=amount
                 )
             # Own update plus the decrypted sum, scaled down only as the rule's bound says.
             trained = before + own_delta
