@@ -19,7 +19,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -27,9 +26,6 @@ from web3 import Web3
 
 from client.crypto import PartyKeys
 from client.crypto.errors import KeyImportError
-
-if TYPE_CHECKING:  # the protocol pulls in torch; opening a keystore must stay light
-    from client.protocol.party import PartyIdentity
 
 SIGNING_KEY_FILE = "signing-key.json"
 ENCRYPTION_KEY_FILE = "encryption-key.bin"
@@ -92,6 +88,20 @@ class PasswordSource:
         return first.encode()
 
 
+@dataclass(frozen=True)
+class StoredKeys:
+    """A party's decrypted secrets (the protocol's ``PartyIdentity`` is built from these;
+    kept separate so that opening a keystore does not load the training stack)."""
+
+    account: LocalAccount
+    keys: PartyKeys
+
+    @property
+    def address(self) -> str:
+        """Checksummed Ethereum address."""
+        return str(self.account.address)
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Create ``path`` with mode 0600 (fails if it exists; the mode is set before any byte)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -112,7 +122,7 @@ def create_keystore(
     *,
     kdf_log2_n: int = DEFAULT_KDF_LOG2_N,
     account: LocalAccount | None = None,
-) -> PartyIdentity:
+) -> StoredKeys:
     """Generate (or take) a signing key, generate encryption keys, write both encrypted.
 
     Parameters
@@ -128,8 +138,8 @@ def create_keystore(
 
     Returns
     -------
-    PartyIdentity
-        The identity just written.
+    StoredKeys
+        The keys just written.
     """
     if not MIN_KDF_LOG2_N <= kdf_log2_n <= 22:
         raise KeystoreError(f"scrypt cost must be in [{MIN_KDF_LOG2_N}, 22], got {kdf_log2_n}")
@@ -144,13 +154,7 @@ def create_keystore(
     _write_private(
         directory / ENCRYPTION_KEY_FILE, keys.export_encrypted(password, log2_n=kdf_log2_n)
     )
-    return _identity(signer, keys)
-
-
-def _identity(account: LocalAccount, keys: PartyKeys) -> PartyIdentity:
-    from client.protocol.party import PartyIdentity
-
-    return PartyIdentity(account, keys)
+    return StoredKeys(signer, keys)
 
 
 def keystore_address(directory: Path) -> str:
@@ -175,7 +179,7 @@ def _read_signing_file(directory: Path) -> dict[str, object]:
     return data
 
 
-def load_identity(directory: Path, password: bytes) -> PartyIdentity:
+def load_identity(directory: Path, password: bytes) -> StoredKeys:
     """Decrypt both key files of ``directory``.
 
     Raises
@@ -199,4 +203,4 @@ def load_identity(directory: Path, password: bytes) -> PartyIdentity:
         keys = PartyKeys.import_encrypted(enc_path.read_bytes(), password)
     except KeyImportError as exc:
         raise WrongPassword(f"cannot open {enc_path}: {exc}") from None
-    return _identity(Account.from_key(key), keys)
+    return StoredKeys(Account.from_key(key), keys)

@@ -38,8 +38,9 @@ from trainer.data import Dataset, Normalisation, Pool, default_pool
 from trainer.partitions import make_partition
 
 if TYPE_CHECKING:  # torch and opacus load only when a command trains or runs the protocol
+    from client.keystore import StoredKeys
     from client.protocol.learner import ModelLearner
-    from client.protocol.party import Party, PartyIdentity
+    from client.protocol.party import Party
     from trainer.dpgan import DPGANConfig, SampleRelease
 
 SETTINGS_FILE = "party.json"
@@ -299,7 +300,7 @@ class PartyNode:
     def __init__(
         self,
         directory: Path,
-        identity: PartyIdentity,
+        identity: StoredKeys,
         settings: NodeSettings,
         say: Callable[[str], None] = lambda _m: None,
     ) -> None:
@@ -347,7 +348,7 @@ class PartyNode:
 
     def build(self, ledger: Ledger) -> Party:
         """Compose the protocol party (prepares on first use)."""
-        from client.protocol.party import Party
+        from client.protocol.party import Party, PartyIdentity
 
         s = self.settings
         if not s.store:
@@ -357,7 +358,8 @@ class PartyNode:
         learner = learner_for(s, shard)
         prepared = prepare(self.directory, s, shard, learner, self.say)
         return Party(
-            identity=self.identity, ledger=ledger, store=store, learner=learner,
+            identity=PartyIdentity(self.identity.account, self.identity.keys),
+            ledger=ledger, store=store, learner=learner,
             config=s.protocol(), state_dir=self.directory / STATE_DIR, samples=prepared.samples,
         )
 
