@@ -88,6 +88,8 @@ class NodeSettings:
         DPGAN training size.
     seed : int
         Seeds local training and the DPGAN (experiments only; never secrets).
+    init_seed : int
+        Seed of the public initial model w0, the same for every party of a consortium.
     poll_seconds : float
         Pause between chain polls while waiting for a deadline.
     """
@@ -108,6 +110,7 @@ class NodeSettings:
     dpgan_epochs: int = 5
     dpgan_width: int = 16
     seed: int = 0
+    init_seed: int = 0
     poll_seconds: float = 0.5
 
     def protocol(self) -> ProtocolConfig:
@@ -261,6 +264,7 @@ def learner_for(settings: NodeSettings, shard: Shard) -> ModelLearner:
     return ModelLearner(
         model_name=settings.model, data=shard.train, test=shard.test,
         train=settings.protocol().train, normalisation=shard.normalisation, seed=settings.seed,
+        init_seed=settings.init_seed,
     )
 
 

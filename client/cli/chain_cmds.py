@@ -187,7 +187,7 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
                 ledger=deployment.address, store=store, model=args.model, rounds=args.rounds,
                 local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs,
                 dpgan_epochs=args.dpgan_epochs, dpgan_width=args.dpgan_width,
-                seed=args.seed * 1000 + i,
+                seed=args.seed * 1000 + i, init_seed=args.seed,
             ))
             addresses.append(identity.address)
         fund(w3, funder, addresses, PARTY_FUNDING_WEI)

@@ -83,7 +83,7 @@ def run_consortium(
                                           kdf_log2_n=args.kdf_cost))
         learner = ModelLearner(model_name=args.model, data=shard.train, test=shard.test,
                                train=train, normalisation=shard.normalisation,
-                               seed=args.seed * 1000 + i)
+                               seed=args.seed * 1000 + i, init_seed=args.seed)
         say(f"{name}: standalone training on {len(shard.train)} examples")
         standalone = learner.pretrain()
         say(f"{name}: standalone accuracy {standalone:.4f}; DPGAN (epsilon 4)")
@@ -117,7 +117,7 @@ def run_consortium(
             store=store_spec, model=args.model, rounds=args.rounds,
             local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs,
             aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
-            dpgan_width=args.dpgan_width, seed=args.seed,
+            dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.seed,
         ))
         party = Party(
             identity=PartyIdentity(ident.account, ident.keys),

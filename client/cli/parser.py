@@ -140,7 +140,9 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--aggregation", choices=["paper", "average"], default="paper")
     p.add_argument("--dpgan-epochs", type=int, default=5)
     p.add_argument("--dpgan-width", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of local training and DPGAN")
+    p.add_argument("--init-seed", type=int, default=0,
+                   help="seed of the public initial model (the same for every party)")
     p.add_argument("--poll-seconds", type=float, default=0.5)
     p.add_argument("--kdf-cost", type=int, default=18,
                    help="scrypt log2(N) of the keystore (default 18, as eth-account)")

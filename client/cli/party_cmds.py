@@ -58,7 +58,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         model=args.model, rounds=args.rounds, local_epochs=args.local_epochs,
         pretrain_epochs=args.pretrain_epochs, eval_samples=args.eval_samples,
         aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
-        dpgan_width=args.dpgan_width, seed=args.seed, poll_seconds=args.poll_seconds,
+        dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.init_seed,
+        poll_seconds=args.poll_seconds,
     )
     settings.protocol()  # validates the ranges before anything is written
     password = PasswordSource(args.password_env, args.password_file).read(confirm=True)
