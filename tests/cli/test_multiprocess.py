@@ -8,6 +8,7 @@ Ctrl-C in the middle of a round and a resumed run.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -110,3 +111,24 @@ def test_party_walkthrough_with_ctrl_c_and_resume(shards: list[Path], tmp_path: 
     finally:
         chain.send_signal(signal.SIGINT)
         assert chain.wait(timeout=30) == 0
+
+
+def test_consortium_up_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    log = tmp_path / "consortium.log"
+    proc = spawn(
+        "consortium", "up", "--parties", "2", "--rounds", "1", "--per-party", "120",
+        "--test-size", "200", *TINY, "--kdf-cost", "10", "--out", tmp_path / "run", log=log,
+    )
+    wait_for(log, "party1 (", proc)
+    pids = [int(p) for p in re.findall(r"pid (\d+)", log.read_text())]
+    assert len(pids) == 2
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    text = log.read_text()
+    assert "error: interrupted" in text and "Traceback" not in text
+    for pid in pids:  # every party process was stopped and reaped
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"party process {pid} survived the Ctrl-C")
