@@ -15,7 +15,7 @@ from pathlib import Path
 from client.access import open_chain
 from client.chain.anvil import AnvilNode, start_anvil
 from client.cli.output import Reporter
-from client.cli.report import print_results, write_plots
+from client.cli.report import finite, print_results, write_plots
 from client.node import make_shards
 from storage import open_store
 
@@ -60,8 +60,11 @@ def run_demo(args: argparse.Namespace) -> int:
         finally:
             if node is not None:
                 node.stop()
+    results = finite(results)
     print_results(results)
-    (folder / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (folder / "results.json").write_text(
+        json.dumps(results, indent=2, default=str, allow_nan=False) + "\n"
+    )
     plots = write_plots(results, folder)
     print(f"\nwrote {folder / 'results.json'} and {', '.join(str(p) for p in plots)}")
     return 0

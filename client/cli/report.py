@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,17 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (strict JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def print_results(results: dict[str, Any], console: Console | None = None) -> None:
     """Print the per-party table, the fairness, removals, transactions and gas."""
     if console is None:
@@ -22,7 +34,9 @@ def print_results(results: dict[str, Any], console: Console | None = None) -> No
     table = Table(title="fppdl consortium results")
     for column in ("party", "data", "sharing", "standalone", "final", "earned", "spent",
                    "balance", "uploads", "downloads", "credibility", "removed"):
-        table.add_column(column, justify="left" if column == "party" else "right")
+        # fold, never truncate: a cut-off number would be a wrong number
+        table.add_column(column, justify="left" if column == "party" else "right",
+                         overflow="fold")
     for r in results["parties"]:
         cred = r["credibility_seen_by_others"]
         table.add_row(
