@@ -228,7 +228,9 @@ contract ConsortiumLedger is IConsortiumLedger {
             if (amount == 0) revert ZeroAmount(uploader);
             Membership storage them = _members[uploader];
             if (them.status != Status.Credible) revert NotCredible(uploader);
-            if (amount > _AMOUNT_MASK) revert InsufficientPoints(msg.sender, 0, amount);
+            if (amount > _AMOUNT_MASK) {
+                revert InsufficientPoints(msg.sender, _accounts[msg.sender].balance, amount);
+            }
             (bytes32 key, uint256 shift) = _requestEntry(round, msg.sender, them.index);
             uint256 word = _requestWords[key];
             if ((word >> shift) & _ENTRY_MASK != 0) revert DuplicateEntry(uploader);
