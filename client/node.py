@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock, Timeout
+from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
 
-from client.access import NodeError, open_chain, open_ledger
+from client.access import ChainUnavailable, NodeError, open_chain, open_ledger
 from client.chain.ledger import Ledger
 from client.chain.records import PartyStatus, Phase
 from client.protocol.config import ProtocolConfig
@@ -384,6 +385,16 @@ class PartyNode:
         ledger = self.ledger()
         self.check_can_join(ledger)
         party = self.build(ledger)
+        try:
+            return self._loop(party, once=once, max_idle_seconds=max_idle_seconds)
+        except RequestsConnectionError:
+            raise ChainUnavailable(
+                f"the JSON-RPC node at {self.settings.rpc_url} stopped answering; "
+                "local state is saved, run again to resume"
+            ) from None
+
+    def _loop(self, party: Party, *, once: bool, max_idle_seconds: float | None) -> Party:
+        ledger = party.ledger
         target = max(1, ledger.current_round()) if once else None
         last: tuple[Phase, int] | None = None
         reported = len(party.state.records)
