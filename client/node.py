@@ -358,6 +358,8 @@ class PartyNode:
         s = self.settings
         if not s.store:
             raise NodeError("no content store configured: pass --store SPEC")
+        if not s.data:
+            raise NodeError(f"{self.directory} has no data shard configured (party.json 'data')")
         store: ContentStore = open_store(s.store)
         shard = read_shard(Path(s.data))
         learner = learner_for(s, shard)
