@@ -91,7 +91,7 @@ contract ConsortiumLedger is IConsortiumLedger {
     uint256 private _totalPoints;
     mapping(uint64 => RoundState) private _rounds;
     mapping(bytes32 => uint256) private _requestWords;
-    mapping(uint64 => mapping(address => bytes32)) private _uploadCommitments;
+    mapping(address => bytes32) private _uploadAccumulators;
     mapping(uint64 => mapping(address => address[])) private _reporters;
     mapping(uint64 => mapping(address => mapping(address => bool))) private _reported;
     mapping(bytes32 => bytes32) private _messageAccumulators;
@@ -297,7 +297,11 @@ contract ConsortiumLedger is IConsortiumLedger {
         _accounts[msg.sender].balance += uint112(earned);
         me.lastUploadRound = round32;
         ++_rounds[round].uploadCount;
-        _uploadCommitments[round][msg.sender] = keccak256(abi.encode(requesters, digests));
+        // A hash chain over all of the uploader's UPLOADs: one slot rewritten per round (not a
+        // fresh slot per round), yet any past batch can be checked by replaying the events.
+        _uploadAccumulators[msg.sender] = keccak256(
+            abi.encode(_uploadAccumulators[msg.sender], round, requesters, digests)
+        );
         emit CiphertextsUploaded(round, msg.sender, requesters, digests);
     }
 
@@ -559,11 +563,11 @@ contract ConsortiumLedger is IConsortiumLedger {
         amount = entry & _AMOUNT_MASK;
     }
 
-    /// @notice keccak256(abi.encode(requesters, digests)) of `uploader`'s UPLOAD in `round`.
-    /// @param round a round number.
+    /// @notice Hash chain of `uploader`'s UPLOADs: starting from zero, each UPLOAD sets
+    /// acc = keccak256(abi.encode(acc, round, requesters, digests)).
     /// @param uploader the uploading party.
-    function uploadCommitment(uint64 round, address uploader) external view returns (bytes32) {
-        return _uploadCommitments[round][uploader];
+    function uploadAccumulator(address uploader) external view returns (bytes32) {
+        return _uploadAccumulators[uploader];
     }
 
     /// @notice Members that reported `suspect` in `epoch` while it was credible.

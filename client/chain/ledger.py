@@ -291,11 +291,12 @@ class Ledger:
         amount, status = self._call(self.contract.functions.requestOf(round_number, a, b))
         return RequestState(round_number, a, b, int(amount), RequestStatus(status))
 
-    def upload_commitment(self, round_number: int, uploader: str) -> bytes:
-        """keccak256(abi.encode(requesters, digests)) of ``uploader``'s UPLOAD."""
-        fn = self.contract.functions.uploadCommitment(
-            round_number, Web3.to_checksum_address(uploader)
-        )
+    def upload_accumulator(self, uploader: str) -> bytes:
+        """Hash chain of ``uploader``'s UPLOADs.
+
+        Each UPLOAD sets acc = keccak256(abi.encode(acc, round, requesters, digests)).
+        """
+        fn = self.contract.functions.uploadAccumulator(Web3.to_checksum_address(uploader))
         return bytes(self._call(fn))
 
     def reporters_of(self, epoch: int, suspect: str) -> tuple[str, ...]:

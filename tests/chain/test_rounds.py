@@ -11,6 +11,8 @@ from client.chain.records import Phase, RequestStatus
 
 from .conftest import digest
 
+UPLOAD_CHAIN = ["bytes32", "uint64", "address[]", "bytes32[]"]
+
 
 def _conserved(c) -> None:
     total = sum(c[0].points_of(a).balance + c[0].points_of(a).escrowed for a in c.addresses)
@@ -51,8 +53,8 @@ def test_happy_round_moves_escrow_to_uploaders(consortium):
     for i in range(4):
         digests = [digest(10 * i + j) for j in range(3)]
         c[i].upload_ciphertexts(c.others(i), digests)
-        assert c[0].upload_commitment(1, c.addresses[i]) == keccak(
-            encode(["address[]", "bytes32[]"], [c.others(i), digests])
+        assert c[0].upload_accumulator(c.addresses[i]) == keccak(
+            encode(UPLOAD_CHAIN, [b"\x00" * 32, 1, c.others(i), digests])
         )
         _conserved(c)
     assert c[0].phase() is Phase.SETTLE
@@ -227,3 +229,19 @@ def test_close_round_during_request_is_wrong_phase(consortium):
     with pytest.raises(errors.WrongPhase) as info:
         c[0].close_round()
     assert (info.value.expected, info.value.actual) == (Phase.SETTLE, Phase.REQUEST)
+
+
+def test_upload_accumulator_chains_across_rounds(consortium):
+    c = consortium(2, start=True)
+    a, b = c.addresses
+    acc = b"\x00" * 32
+    for round_number in (1, 2):
+        c[0].request_downloads([b], [3])
+        c[1].request_downloads([a], [4])
+        c[1].upload_ciphertexts([a], [digest(round_number)])
+        c[0].upload_ciphertexts([b], [digest(10 + round_number)])
+        acc = keccak(encode(UPLOAD_CHAIN, [acc, round_number, [a], [digest(round_number)]]))
+        assert c[0].upload_accumulator(b) == acc
+        (event,) = c[0].uploads(round_number=round_number, uploader=b)
+        assert event.digests == (digest(round_number),)
+        c.start_round()
