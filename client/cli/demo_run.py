@@ -17,30 +17,31 @@ from eth_account.signers.local import LocalAccount
 from client.access import open_chain
 from client.chain.anvil import AnvilNode
 from client.chain.ledger import Ledger
-from client.chain.records import LedgerParams
 from client.cli.output import Reporter
 from client.keystore import create_keystore
 from client.node import NodeSettings, Shard, save_settings
 from client.protocol.config import ProtocolConfig
-from client.protocol.learner import ModelLearner
-from client.protocol.metrics import PhaseTimer
-from client.protocol.party import Party, PartyIdentity
+from client.protocol.party import PartyIdentity
 from client.protocol.runner import (
     PARTY_FUNDING_WEI,
     Consortium,
-    Member,
     PreparedParty,
+    compose_members,
     fund,
+    ledger_parameters,
+    prepare_party,
 )
 from client.protocol.state import PartyState
 from migrations.runner import run_migrations
 from storage import open_store
 from trainer.config import TrainConfig
-from trainer.dpgan import DPGANConfig, release_samples, train_dpgan
+from trainer.dpgan import DPGANConfig
 
 #: Anvil's first dev key (public knowledge, from its default mnemonic): funds demos on devnets.
 ANVIL_DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEVNET_CHAIN_IDS = (31337,)
+#: Phase lengths in blocks (benchmarking, request, upload, settle) of the demo's ledger.
+DEMO_BLOCKS = (400, 200, 200, 400)
 
 
 def _funder(args: argparse.Namespace, chain_id: int, node: AnvilNode | None) -> LocalAccount:
@@ -81,36 +82,21 @@ def run_consortium(
         name = f"party{i}"
         identities.append(create_keystore(folder / name, password.encode(),
                                           kdf_log2_n=args.kdf_cost))
-        learner = ModelLearner(model_name=args.model, data=shard.train, test=shard.test,
-                               train=train, normalisation=shard.normalisation,
-                               seed=args.seed * 1000 + i, init_seed=args.seed)
-        say(f"{name}: standalone training on {len(shard.train)} examples")
-        standalone = learner.pretrain()
-        say(f"{name}: standalone accuracy {standalone:.4f}; DPGAN (epsilon 4)")
-        gan = train_dpgan(shard.train.x, labels=shard.train.y, epsilon=4.0, delta=1e-5,
-                          seed=args.seed * 1000 + i,
-                          config=DPGANConfig(epochs=args.dpgan_epochs, width=args.dpgan_width),
-                          normalisation=shard.normalisation)
-        released = max(1, round(shard.level * len(shard.train)))
-        samples = release_samples(gan, released, seed=args.seed * 1000 + 500 + i)
-        prepared.append(PreparedParty(name, learner, learner.params(), samples,
-                                      len(shard.train), shard.level, standalone,
-                                      float(gan.achieved_epsilon)))
+        prepared.append(prepare_party(
+            name, shard.train, test=shard.test, normalisation=shard.normalisation,
+            level=shard.level, model=args.model, train=train,
+            dpgan=DPGANConfig(epochs=args.dpgan_epochs, width=args.dpgan_width),
+            epsilon=4.0, delta=1e-5, seed=args.seed * 1000 + i, init_seed=args.seed, say=say,
+        ))
     say("phase 3/4: deploying the ledger through the migrations")
     fund(w3, funder, [ident.address for ident in identities], PARTY_FUNDING_WEI)
-    total = len(prepared)
-    params = LedgerParams(
-        model_size=int(prepared[0].initial_params.shape[0]), min_parties=total,
-        max_parties=total, registration_deadline=int(w3.eth.block_number) + 10 * total + 100,
-        benchmark_blocks=400, request_blocks=200, upload_blocks=200, settle_blocks=400,
-    )
+    params = ledger_parameters(prepared, DEMO_BLOCKS, int(w3.eth.block_number))
     outcomes = run_migrations(w3, funder, params, directory=folder / "deployments", force=True)
     deployment = outcomes[-1].deployment
     say(f"ledger at {deployment.address} (block {deployment.block_number})")
     ledger = Ledger(w3, deployment.address)
     store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
-    members = []
-    for ident, prep in zip(identities, prepared, strict=True):
+    for prep in prepared:
         # party.json lets `fppdl party status <folder>` read this party while the chain lives.
         save_settings(folder / prep.name, NodeSettings(
             name=prep.name, data="", rpc_url=rpc_url, ledger=deployment.address,
@@ -119,14 +105,12 @@ def run_consortium(
             aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
             dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.seed,
         ))
-        party = Party(
-            identity=PartyIdentity(ident.account, ident.keys),
-            ledger=ledger.with_account(ident.account),
-            store=open_store(store_spec), learner=prep.learner, config=protocol,
-            state_dir=folder / prep.name / "state", samples=prep.samples, timer=PhaseTimer(),
-        )
-        members.append(Member(party, prep.name, prep.data_size, prep.level, prep.standalone,
-                              False, prep.epsilon))
+    members = compose_members(
+        ledger, prepared,
+        [PartyIdentity(ident.account, ident.keys) for ident in identities],
+        config=protocol, store_for=lambda _i: open_store(store_spec),
+        state_dir_for=lambda prep: folder / prep.name / "state",
+    )
     consortium = Consortium(ledger, members, deployment.block_number)
     say(f"phase 4/4: registration, benchmarking and {args.rounds} rounds")
     consortium.run(progress=say)

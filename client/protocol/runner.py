@@ -29,7 +29,8 @@ from client.protocol.learner import FreeRiderLearner, Learner, ModelLearner
 from client.protocol.metrics import PhaseTimer
 from client.protocol.party import Party, PartyIdentity
 from storage import ContentStore
-from trainer.data import Pool, default_pool
+from trainer.config import TrainConfig
+from trainer.data import Dataset, Normalisation, Pool, default_pool
 from trainer.dpgan import DPGANConfig, SampleRelease, release_samples, train_dpgan
 from trainer.fairness import pearson
 from trainer.partitions import make_partition
@@ -111,6 +112,96 @@ class PreparedParty:
     free_rider: bool = False
 
 
+def prepare_party(
+    name: str,
+    data: Dataset,
+    *,
+    test: Dataset,
+    normalisation: Normalisation,
+    level: float,
+    model: str,
+    train: TrainConfig,
+    dpgan: DPGANConfig,
+    epsilon: float,
+    delta: float,
+    seed: int,
+    init_seed: int,
+    say: Callable[[str], None] = lambda _msg: None,
+) -> PreparedParty:
+    """Algorithm 1 step 1 for one party: standalone model, DPGAN, ``level * |D|`` samples.
+
+    ``seed`` drives this party's training order and DPGAN; ``init_seed`` is the consortium's
+    public initial model w0, the same for every party.
+    """
+    say(f"{name}: standalone training on {len(data)} examples")
+    learner = ModelLearner(
+        model_name=model, data=data, test=test, train=train, normalisation=normalisation,
+        seed=seed, init_seed=init_seed,
+    )
+    standalone = learner.pretrain()
+    say(f"{name}: standalone accuracy {standalone:.4f}; DPGAN (epsilon {epsilon})")
+    gan = train_dpgan(
+        data.x, labels=data.y, epsilon=epsilon, delta=delta, seed=seed, config=dpgan,
+        normalisation=normalisation,
+    )
+    released = max(1, round(level * len(data)))
+    samples = release_samples(gan, released, seed=seed + 500)
+    return PreparedParty(
+        name, learner, learner.params(), samples, len(data), level, standalone,
+        float(gan.achieved_epsilon),
+    )
+
+
+def ledger_parameters(
+    prepared: Sequence[PreparedParty], blocks: tuple[int, int, int, int], current_block: int
+) -> LedgerParams:
+    """Deployment parameters for exactly these parties, phase lengths ``blocks``."""
+    total = len(prepared)
+    bench, request, upload, settle = blocks
+    return LedgerParams(
+        model_size=int(prepared[0].initial_params.shape[0]),
+        min_parties=total,
+        max_parties=total,
+        registration_deadline=current_block + 10 * total + 100,
+        benchmark_blocks=bench,
+        request_blocks=request,
+        upload_blocks=upload,
+        settle_blocks=settle,
+    )
+
+
+def compose_members(
+    ledger: Ledger,
+    prepared: Sequence[PreparedParty],
+    identities: Sequence[PartyIdentity],
+    *,
+    config: ProtocolConfig,
+    store_for: Callable[[int], ContentStore],
+    state_dir_for: Callable[[PreparedParty], Path],
+) -> list[Member]:
+    """One :class:`Party` per prepared party, each learner reset to its standalone params."""
+    members = []
+    for i, (prep, identity) in enumerate(zip(prepared, identities, strict=True)):
+        prep.learner.set_params(prep.initial_params)
+        party = Party(
+            identity=identity,
+            ledger=ledger.with_account(identity.account),
+            store=store_for(i),
+            learner=prep.learner,
+            config=config,
+            state_dir=state_dir_for(prep),
+            samples=prep.samples,
+            timer=PhaseTimer(),
+        )
+        members.append(
+            Member(
+                party, prep.name, prep.data_size, prep.level, prep.standalone, prep.free_rider,
+                prep.epsilon,
+            )
+        )
+    return members
+
+
 def prepare_parties(
     spec: ConsortiumSpec,
     *,
@@ -125,25 +216,12 @@ def prepare_parties(
     )
     prepared: list[PreparedParty] = []
     for i in range(spec.parties):
-        data = partition.party_data(pool.train, i)
-        say(f"party{i}: standalone training on {len(data)} examples")
-        learner = ModelLearner(
-            model_name=spec.model, data=data, test=pool.test, train=spec.protocol.train,
-            normalisation=pool.normalisation, seed=spec.seed * 1000 + i, init_seed=spec.seed,
-        )
-        standalone = learner.pretrain()
-        say(f"party{i}: DPGAN (epsilon {spec.epsilon})")
-        gan = train_dpgan(
-            data.x, labels=data.y, epsilon=spec.epsilon, delta=spec.delta,
-            seed=spec.seed * 1000 + i, config=spec.dpgan, normalisation=pool.normalisation,
-        )
-        level = partition.levels[i]
-        released = max(1, round(level * len(data)))
-        samples = release_samples(gan, released, seed=spec.seed * 1000 + 500 + i)
         prepared.append(
-            PreparedParty(
-                f"party{i}", learner, learner.params(), samples, len(data), level, standalone,
-                gan.achieved_epsilon,
+            prepare_party(
+                f"party{i}", partition.party_data(pool.train, i), test=pool.test,
+                normalisation=pool.normalisation, level=partition.levels[i], model=spec.model,
+                train=spec.protocol.train, dpgan=spec.dpgan, epsilon=spec.epsilon,
+                delta=spec.delta, seed=spec.seed * 1000 + i, init_seed=spec.seed, say=say,
             )
         )
     for k in range(spec.free_riders):
@@ -252,43 +330,18 @@ class Consortium:
         """
         say = progress or (lambda _msg: None)
         w3 = connect(rpc_url)
-        total = len(prepared)
         if accounts is None:
-            accounts = [Account.create() for _ in range(total)]
+            accounts = [Account.create() for _ in prepared]
             fund(w3, funder, [a.address for a in accounts], PARTY_FUNDING_WEI)
-        bench, request, upload, settle = spec.blocks
-        params = LedgerParams(
-            model_size=int(prepared[0].initial_params.shape[0]),
-            min_parties=total,
-            max_parties=total,
-            registration_deadline=int(w3.eth.block_number) + 10 * total + 100,
-            benchmark_blocks=bench,
-            request_blocks=request,
-            upload_blocks=upload,
-            settle_blocks=settle,
-        )
+        params = ledger_parameters(prepared, spec.blocks, int(w3.eth.block_number))
         deployer, _ = Ledger.deploy(w3, funder, params)
         deploy_block = int(w3.eth.block_number)
         say(f"ledger deployed at {deployer.address}")
-        members = []
-        for i, prep in enumerate(prepared):
-            prep.learner.set_params(prep.initial_params)
-            party = Party(
-                identity=PartyIdentity(accounts[i], PartyKeys.generate()),
-                ledger=deployer.with_account(accounts[i]),
-                store=store_for(i),
-                learner=prep.learner,
-                config=spec.protocol,
-                state_dir=workdir / prep.name,
-                samples=prep.samples,
-                timer=PhaseTimer(),
-            )
-            members.append(
-                Member(
-                    party, prep.name, prep.data_size, prep.level, prep.standalone,
-                    prep.free_rider, prep.epsilon,
-                )
-            )
+        identities = [PartyIdentity(a, PartyKeys.generate()) for a in accounts]
+        members = compose_members(
+            deployer, prepared, identities, config=spec.protocol, store_for=store_for,
+            state_dir_for=lambda prep: workdir / prep.name,
+        )
         return cls(deployer, members, deploy_block)
 
     def run(
