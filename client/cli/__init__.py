@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    # A shell without job control starts background commands with SIGINT ignored, and Python
+    # keeps it so; an explicit interrupt (Ctrl-C, `kill -INT`, consortium up stopping its
+    # parties) must still stop a node cleanly and resumably.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _command(args.func)(args)
     except KeyboardInterrupt:
