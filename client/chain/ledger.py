@@ -41,6 +41,7 @@ from client.chain.records import (
     RoundDeadlines,
     RoundOpening,
     RoundProgress,
+    Snapshot,
     Upload,
 )
 
@@ -149,7 +150,8 @@ class Ledger:
         artifact = load_artifact(LEDGER_CONTRACT)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         constructor = factory.constructor(params.as_tuple())
-        receipt = _send(w3, account, constructor, contract_call=False)
+        receipt = _send(w3, account, constructor, contract_call=False,
+                        chain_id=int(w3.eth.chain_id))
         raw = w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
         address = raw["contractAddress"]
         if address is None:
@@ -236,6 +238,20 @@ class Ledger:
     def phase(self) -> Phase:
         """Current phase."""
         return Phase(self._call(self.contract.functions.phase()))
+
+    def snapshot(self, party: str) -> Snapshot:
+        """``phase()``, ``currentRound()`` and ``party``'s status in one batched request.
+
+        A party polls these on every step; one HTTP round trip instead of three.
+        """
+        functions = self.contract.functions
+        with self.w3.batch_requests() as batch:
+            batch.add(functions.phase())
+            batch.add(functions.currentRound())
+            batch.add(functions.partyInfo(Web3.to_checksum_address(party)))
+            results: list[Any] = list(batch.execute())
+        phase, round_number, info = results
+        return Snapshot(Phase(phase), int(round_number), PartyStatus(info[0]))
 
     def current_round(self) -> int:
         """Current epoch: 0 until round 1 opens."""
@@ -476,7 +492,7 @@ class Ledger:
     def _transact(self, fn: ContractFunction) -> Receipt:
         if self.account is None:
             raise ReadOnlyLedger("this Ledger has no account; open it with one to transact")
-        return _send(self.w3, self.account, fn, contract_call=True)
+        return _send(self.w3, self.account, fn, contract_call=True, chain_id=self._chain_id)
 
 
 def _decoded(exc: ContractLogicError) -> LedgerError:
@@ -488,10 +504,12 @@ def _decoded(exc: ContractLogicError) -> LedgerError:
     return TransactionFailed(str(exc.message or exc))
 
 
-def _send(w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool) -> Receipt:
+def _send(
+    w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool, chain_id: int
+) -> Receipt:
     """Estimate, sign locally, send with a tracked nonce and await the receipt."""
     sender = account.address
-    key = (int(w3.eth.chain_id), sender)
+    key = (chain_id, sender)
     try:
         gas = int(fn.estimate_gas({"from": sender}, block_identifier="pending"))
     except ContractLogicError as exc:
@@ -499,7 +517,9 @@ def _send(w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool) -> R
     gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_FIXED
     with NONCES.lock(key):
         nonce = int(w3.eth.get_transaction_count(sender, "pending"))
-        tx = fn.build_transaction({"from": sender, "nonce": nonce, "gas": gas})
+        tx = fn.build_transaction(
+            {"from": sender, "nonce": nonce, "gas": gas, "chainId": chain_id}
+        )
         signed = account.sign_transaction(tx)
         try:
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

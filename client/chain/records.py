@@ -240,3 +240,12 @@ class RoundOpening:
     upload_deadline: int
     settle_deadline: int
     meta: EventMeta
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Phase, epoch and one party's status, read in one batched round trip."""
+
+    phase: Phase
+    round: int
+    status: PartyStatus

@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
-from client.chain.records import DownloadRequest, PartyInfo, PartyStatus, Phase, RequestStatus
+from client.chain.records import DownloadRequest, PartyStatus, Phase, RequestStatus
 from client.crypto import (
     CryptoError,
     MaskedShare,
@@ -156,21 +156,21 @@ class Party:
     def step(self) -> bool:
         """Do the next due action; return whether anything was done."""
         with self.timer.measure(self._epoch_hint(), "chain"):
-            phase, epoch = self.ledger.phase(), self.ledger.current_round()
-            info = self.ledger.party_info(self._me)
-        if info.status is PartyStatus.REMOVED:
+            view = self.ledger.snapshot(self._me)
+        if view.status is PartyStatus.REMOVED:
             return False
-        if phase is Phase.REGISTRATION:
-            return self._registration_step(info)
-        if info.status is not PartyStatus.CREDIBLE:
+        if view.phase is Phase.REGISTRATION:
+            return self._registration_step(view.status)
+        if view.status is not PartyStatus.CREDIBLE:
             raise ProtocolError(f"{self._me} is not registered and registration is closed")
+        epoch = view.round
         if epoch > self.config.rounds:
             return False
-        if phase is Phase.BENCHMARKING:
+        if view.phase is Phase.BENCHMARKING:
             return self._evaluation_step(0)
-        if phase is Phase.REQUEST:
+        if view.phase is Phase.REQUEST:
             return self._train(epoch) or self._request(epoch)
-        if phase is Phase.UPLOAD:
+        if view.phase is Phase.UPLOAD:
             return self._train(epoch) or self._upload(epoch)
         return (
             self._send_recoveries(epoch)
@@ -186,8 +186,8 @@ class Party:
 
     # ------------------------------------------------------------------ registration
 
-    def _registration_step(self, info: PartyInfo) -> bool:
-        if info.status is PartyStatus.NONE:
+    def _registration_step(self, status: PartyStatus) -> bool:
+        if status is PartyStatus.NONE:
             self.register()
             return True
         registered = len(self.ledger.parties())

@@ -347,7 +347,7 @@ class Consortium:
     def run(
         self,
         *,
-        skip: Callable[[Member, int], bool] = lambda _m, _e: False,
+        skip: Callable[[Member, int], bool] | None = None,
         progress: Callable[[str], None] | None = None,
         max_stalls: int = 50,
     ) -> None:
@@ -365,8 +365,7 @@ class Consortium:
             pass_epoch = self.ledger.current_round()
             pass_start = time.perf_counter()
             for member in active:
-                epoch = self.ledger.current_round()
-                if skip(member, epoch):
+                if skip is not None and skip(member, self.ledger.current_round()):
                     continue
                 while member.party.step():
                     moved = True
@@ -387,7 +386,9 @@ class Consortium:
             self._add(self.wait_seconds, now[1], waited)
             self._add(self.wall_seconds, now[1], waited)
             for member in active:
-                if not skip(member, now[1]) and member.party.close_overdue_epoch():
+                if skip is not None and skip(member, now[1]):
+                    continue
+                if member.party.close_overdue_epoch():
                     break
 
     def _active(self, rounds: int) -> list[Member]:
