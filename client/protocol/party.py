@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
-from client.chain.records import DownloadRequest, PartyStatus, Phase, RequestStatus
+from client.chain.records import DownloadRequest, PartyStatus, Phase
 from client.crypto import (
     CryptoError,
     MaskedShare,
@@ -137,6 +137,7 @@ class Party:
         # Per-process memory of actions whose completion the chain does not expose cheaply;
         # each is idempotent on-chain (a repeat reverts with a named error we treat as done).
         self._done: set[tuple[str, int]] = set()
+        self._served_by_epoch: dict[int, dict[tuple[str, str], bytes]] = {}
 
     # ------------------------------------------------------------------ driving
 
@@ -232,7 +233,8 @@ class Party:
         return self._peers[address]
 
     def _credible_others(self) -> list[str]:
-        return [p for p in self.ledger.credible_parties() if p != self._me]
+        with self.timer.measure(self._epoch_hint(), "chain"):
+            return [p for p in self.ledger.credible_parties() if p != self._me]
 
     def _peer_x25519(self) -> dict[bytes, bytes]:
         self._peer(self._me)
@@ -246,8 +248,25 @@ class Party:
             self._samples_of[owner] = SampleRelease.from_bytes(blob)
         return self._samples_of[owner]
 
+    def _served(self, epoch: int) -> dict[tuple[str, str], bytes]:
+        """(requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
+
+        Read only in the SETTLE phase, when no upload of the round can be added any more, so
+        one log query per epoch replaces a request lookup per (request, uploader) pair.
+        """
+        if epoch not in self._served_by_epoch:
+            with self.timer.measure(epoch, "chain"):
+                self._served_by_epoch[epoch] = {
+                    (requester, upload.uploader): digest
+                    for upload in self.ledger.uploads(epoch)
+                    for requester, digest in zip(upload.requesters, upload.digests, strict=True)
+                }
+        return self._served_by_epoch[epoch]
+
     def _deadline_passed(self, epoch: int) -> bool:
-        return self.ledger.block_number() >= self.ledger.round_deadlines(epoch).settle_deadline
+        with self.timer.measure(epoch, "chain"):
+            deadline = self.ledger.round_deadlines(epoch).settle_deadline
+            return self.ledger.block_number() >= deadline
 
     # ------------------------------------------------------------------ Algorithm 2 step 1
 
@@ -377,9 +396,9 @@ class Party:
         peers = self._peer_x25519()
         recipients: list[str] = []
         digests: list[bytes] = []
+        served = self._served(epoch)
         for request in requests:
-            served = self.ledger.request_state(epoch, request.requester, self._me)
-            if served.status is not RequestStatus.FULFILLED:
+            if (request.requester, self._me) not in served:
                 continue
             ctx = self._context(epoch, request)
             neighbours = set(ctx.neighbours_of(self._me_bytes))
@@ -387,8 +406,7 @@ class Party:
                 u for u in request.uploaders
                 if u != self._me
                 and address_bytes(u) in neighbours
-                and self.ledger.request_state(epoch, request.requester, u).status
-                is RequestStatus.OPEN
+                and (request.requester, u) not in served
             ]
             if not dropped:
                 continue
@@ -435,11 +453,8 @@ class Party:
             return self._finish_aggregation(epoch, None, "no request")
         request = requests[0]
         ctx = self._context(epoch, request)
-        with self.timer.measure(epoch, "chain"):
-            status = {
-                u: self.ledger.request_state(epoch, self._me, u).status for u in request.uploaders
-            }
-        present = [u for u in request.uploaders if status[u] is RequestStatus.FULFILLED]
+        served = self._served(epoch)
+        present = [u for u in request.uploaders if (self._me, u) in served]
         dropped = [u for u in request.uploaders if u not in present]
         if not present:
             return self._finish_aggregation(epoch, None, "nobody uploaded")
@@ -462,13 +477,8 @@ class Party:
                     self.state.record("bad_recovery", round=epoch, sender=sender, error=str(err))
         shares: list[MaskedShare] = []
         excluded: list[dict[str, Any]] = []
-        digests = {
-            up.uploader: up.digests[up.requesters.index(self._me)]
-            for up in self.ledger.uploads(epoch)
-            if self._me in up.requesters
-        }
         for sender in present:
-            upload_digest = digests.get(sender)
+            upload_digest = served.get((self._me, sender))
             try:
                 if upload_digest is None:
                     raise StorageError("no upload event")
@@ -630,7 +640,8 @@ class Party:
             self.state.credibility = self._updated_credibility(
                 epoch, others, credibility_from_labels(np.stack(rows), ids, owner=self._me)
             )
-        threshold = self.ledger.credibility_threshold()
+        with self.timer.measure(epoch, "chain"):
+            threshold = self.ledger.credibility_threshold()
         suspects = sorted(
             low_quality(self.state.credibility, (threshold.numerator, threshold.denominator))
         )
