@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upload-blocks", type=int, default=d.upload_blocks)
     p.add_argument("--settle-blocks", type=int, default=d.settle_blocks)
     p.add_argument("--quorum", default="2/3", help="removal quorum num/den (default 2/3)")
-    p.add_argument("--threshold-mode", choices=["paper", "authors"], default="paper")
+    p.add_argument("--threshold-mode", choices=["paper", "authors"], default="authors")
     p.add_argument("--threshold", default=None,
                    help="c_th factor num/den (default 2/3 for paper, 1/3 for authors)")
     p.add_argument("--max-enc-key-length", type=int, default=d.max_enc_key_length)

@@ -49,8 +49,8 @@ class LedgerParams:
     """Deployment parameters, in the order of the Solidity ``Parameters`` struct.
 
     ``registration_deadline`` is an absolute block number; phase lengths are in blocks.
-    The default removal quorum is ceil(2/3 |C|) and the default threshold is the paper's
-    c_th = (2/3) / |C|.
+    The default removal quorum is ceil(2/3 |C|) and the default threshold is the authors'
+    c_th = (1/3) / (|C| - 1); the paper's (2/3) / |C| is ``ThresholdMode.PAPER`` with 2/3.
     """
 
     model_size: int
@@ -63,8 +63,10 @@ class LedgerParams:
     settle_blocks: int = 1_000
     quorum_numerator: int = 2
     quorum_denominator: int = 3
-    threshold_mode: ThresholdMode = ThresholdMode.PAPER
-    threshold_numerator: int = 2
+    # The authors' rule, (1/3) / (|C| - 1): measured to separate free-riders from honest
+    # parties while the paper's (2/3) / n sits close to weak-but-honest ones (see README).
+    threshold_mode: ThresholdMode = ThresholdMode.AUTHORS
+    threshold_numerator: int = 1
     threshold_denominator: int = 3
     max_enc_key_length: int = 1_600
 

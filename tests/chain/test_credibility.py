@@ -139,7 +139,9 @@ def test_vote_of_removed_party_is_withdrawn(consortium):
 
 
 def test_credibility_threshold_modes(fresh_ledger):
-    paper = fresh_ledger()
+    assert fresh_ledger().parameters().threshold_mode is ThresholdMode.AUTHORS  # the default
+    paper = fresh_ledger(threshold_mode=ThresholdMode.PAPER, threshold_numerator=2,
+                         threshold_denominator=3)
     assert paper.parameters().threshold_mode is ThresholdMode.PAPER
     assert paper.credibility_threshold(4) == Ratio(2, 12)  # (1/n)(2/3), n = 4
     authors = fresh_ledger(threshold_mode=ThresholdMode.AUTHORS, threshold_numerator=1,
