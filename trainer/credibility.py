@@ -8,7 +8,7 @@ Credibilities are exact ``Fraction`` values: ``m_j / u_i`` normalised is a ratio
 the threshold comparison (also a ``Fraction``, the form in which the contract stores it) has no
 rounding at its boundary and every party computes bit-identical results.
 
-Conventions (documented in the README (initial benchmarking section)):
+Conventions (documented in README.md):
 
 - Majority label: plurality over all rows of the matrix; ties go to the smallest label.
 - Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \\ i``).
@@ -49,7 +49,7 @@ class ThresholdRule(Enum):
 #: The authors' rule is the default: it is one third of the average normalised credibility
 #: ``1 / (|C| - 1)`` (normalisation is over ``C \\ i``), so it keeps its meaning after removals.
 #: Both rules caught every free-rider in our measurements; the paper's stricter ``2 / (3n)``
-#: sits right at a worse-but-honest party's credibility (see the README (initial benchmarking section)).
+#: sits right at a worse-but-honest party's credibility (see README.md).
 DEFAULT_THRESHOLD_RULE = ThresholdRule.AUTHORS
 
 

@@ -9,7 +9,7 @@ Architecture (opacus needs per-sample gradients): a class-conditional DCGAN whos
 discriminator uses GroupNorm instead of BatchNorm (BatchNorm mixes examples of a batch) and a
 projection head, trained with the non-saturating BCE loss (no gradient penalty, which would
 need double backward). The paper uses an improved WGAN (gradient penalty), which opacus cannot
-train privately; see the README (initial benchmarking section). Conditioning on the (private) labels avoids mode
+train privately; see README.md. Conditioning on the (private) labels avoids mode
 collapse; released samples carry no labels.
 
 Accounting: the noise multiplier is chosen by opacus for the planned number of epochs so that
@@ -384,7 +384,7 @@ def _train(
     opt_d = torch.optim.Adam(disc_net.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
     with warnings.catch_warnings():
-        # opacus warns that secure_mode is off; the README (initial benchmarking section) says why and what it means.
+        # opacus warns that secure_mode is off; README.md says why and what it means.
         warnings.simplefilter("ignore", UserWarning)
         engine = PrivacyEngine(accountant=ACCOUNTANT)
         try:
