@@ -288,9 +288,9 @@ class Party:
         with self.timer.measure(epoch, "chain"):
             if self.ledger.download_requests(epoch, self._me):
                 return False
-            balance = self.ledger.points_of(self._me).balance + self.ledger.points_of(
-                self._me
-            ).releasable
+            points = self.ledger.points_of(self._me)
+        # Escrow of a closed round is released by this DOWNLOAD itself, so it is spendable.
+        balance = points.balance + points.releasable
         others = self._credible_others()
         budget = int(
             Fraction(balance) * Fraction(self.config.budget_fraction).limit_denominator(10**6)
