@@ -132,6 +132,7 @@ class Party:
         self._kind_labels = ledger.message_kind("labels")
         self._kind_recovery = ledger.message_kind("recovery")
         self._params = ledger.parameters()
+        self._quant = self._ring_params()
         self._peers: dict[str, Peer] = {}
         self._samples_of: dict[str, SampleRelease] = {}
         # Per-process memory of actions whose completion the chain does not expose cheaply;
@@ -325,7 +326,8 @@ class Party:
             neighbours=self.config.neighbours,
         )
 
-    def _quant(self) -> QuantParams:
+    def _ring_params(self) -> QuantParams:
+        """Quantization of every message: fixed by the rule and the ledger's parameters."""
         size = self._params.model_size
         senders = max(1, self._params.max_parties - 1)
         if self.rule.name == "average":
@@ -342,7 +344,7 @@ class Party:
         if not mine:
             return False
         assert self.state.delta is not None and self.state.params is not None
-        quant = self._quant()
+        quant = self._quant
         peers = self._peer_x25519()
         requesters: list[str] = []
         digests: list[bytes] = []
@@ -488,7 +490,7 @@ class Party:
                     shares.append(
                         open_envelope(
                             blob, ctx=ctx, sender=address_bytes(sender),
-                            receiver_keys=self.identity.keys, quant=self._quant(),
+                            receiver_keys=self.identity.keys, quant=self._quant,
                         )
                     )
             except (StorageError, CryptoError) as err:
