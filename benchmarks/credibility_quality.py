@@ -110,6 +110,7 @@ def _evaluate_round(
 
 def run_seed(seed: int, pool: Dataset, norm: Normalisation, test: Dataset,
              cfg: DPGANConfig) -> dict[str, Any]:
+    """Run every credibility scenario of one seed."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pool))
     honest = [f"p{k}" for k in range(NUM_HONEST)]
@@ -166,6 +167,7 @@ def _mean_view(run: dict[str, Any], target: str, honest: Sequence[str]) -> float
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Summarise the per-seed runs."""
     honest = [f"p{k}" for k in range(NUM_HONEST)]
     summary: dict[str, Any] = {}
     for name, c_th_n in (("authors", threshold_authors(NUM_HONEST + 1)),
@@ -226,6 +228,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and write its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)

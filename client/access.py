@@ -37,7 +37,7 @@ def open_chain(rpc_url: str) -> Web3:
 
 
 def open_ledger(w3: Web3, address: str, account: Any = None) -> Ledger:
-    """A handle on the ledger at ``address``, after checking a contract lives there."""
+    """Return a handle on the ledger at ``address``, after checking a contract lives there."""
     if not address:
         raise NodeError("no ledger address configured: pass --ledger ADDRESS")
     if not Web3.is_address(address):

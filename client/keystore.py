@@ -90,8 +90,11 @@ class PasswordSource:
 
 @dataclass(frozen=True)
 class StoredKeys:
-    """A party's decrypted secrets (the protocol's ``PartyIdentity`` is built from these;
-    kept separate so that opening a keystore does not load the training stack)."""
+    """A party's decrypted secrets.
+
+    The protocol's ``PartyIdentity`` is built from these; kept separate so that opening a
+    keystore does not load the training stack.
+    """
 
     account: LocalAccount
     keys: PartyKeys
@@ -158,7 +161,7 @@ def create_keystore(
 
 
 def keystore_address(directory: Path) -> str:
-    """The party's address, read from the keystore without the password."""
+    """Return the party's address, read from the keystore without the password."""
     data = _read_signing_file(directory)
     address = str(data.get("address", ""))
     if not address:

@@ -115,7 +115,7 @@ class NodeSettings:
     poll_seconds: float = 0.5
 
     def protocol(self) -> ProtocolConfig:
-        """The protocol settings of this node."""
+        """Return the protocol settings of this node."""
         train = TrainConfig(local_epochs=self.local_epochs, pretrain_epochs=self.pretrain_epochs,
                             threads=1)
         return ProtocolConfig(
@@ -124,13 +124,13 @@ class NodeSettings:
         )
 
     def dpgan(self) -> DPGANConfig:
-        """The DPGAN settings of this node."""
+        """Return the DPGAN settings of this node."""
         from trainer.dpgan import DPGANConfig
 
         return DPGANConfig(epochs=self.dpgan_epochs, width=self.dpgan_width)
 
     def with_(self, **changes: Any) -> NodeSettings:
-        """A copy with the non-None ``changes`` applied."""
+        """Return a copy with the non-None ``changes`` applied."""
         values = asdict(self)
         values.update({k: v for k, v in changes.items() if v is not None})
         return NodeSettings(**values)
@@ -259,7 +259,7 @@ class Prepared:
 
 
 def learner_for(settings: NodeSettings, shard: Shard) -> ModelLearner:
-    """The party's model over its shard (same seed on every restart)."""
+    """Return the party's model over its shard (same seed on every restart)."""
     from client.protocol.learner import ModelLearner
 
     return ModelLearner(
@@ -329,7 +329,7 @@ class PartyNode:
         self._lock.release()
 
     def ledger(self) -> Ledger:
-        """The ledger handle signing with this party's key (checks node and contract)."""
+        """Return the ledger handle signing with this party's key (checks node and contract)."""
         return open_ledger(open_chain(self.settings.rpc_url), self.settings.ledger,
                            self.identity.account)
 

@@ -42,7 +42,7 @@ def _load_account(args: argparse.Namespace) -> LocalAccount:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m migrations``."""
+    """Return the argument parser of ``python -m migrations``."""
     d = LedgerParams(model_size=1)
     p = argparse.ArgumentParser(prog="python -m migrations", description=__doc__)
     p.add_argument("--rpc-url", required=True, help="JSON-RPC endpoint, e.g. http://127.0.0.1:8545")

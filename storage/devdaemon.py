@@ -37,20 +37,20 @@ def _die_with_parent() -> None:
 
 
 def jsipfs_binary() -> Path | None:
-    """The project's js-ipfs CLI (``node_modules/.bin/jsipfs``), or ``None`` if not installed."""
+    """Return the js-ipfs CLI (``node_modules/.bin/jsipfs``), or ``None`` if not installed."""
     override = os.environ.get("FPPDL_JSIPFS")
     path = Path(override) if override else _PROJECT_ROOT / "node_modules" / ".bin" / "jsipfs"
     return path if path.exists() else None
 
 
 def kubo_binary() -> Path | None:
-    """A Kubo ``ipfs`` binary on PATH, or ``None``."""
+    """Return a Kubo ``ipfs`` binary on PATH, or ``None``."""
     found = shutil.which("ipfs")
     return Path(found) if found else None
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

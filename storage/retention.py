@@ -45,7 +45,7 @@ class Retention:
         self._round_of[cid] = max(round_number, self._round_of.get(cid, round_number))
 
     def tracked(self) -> dict[ContentId, int]:
-        """A copy of the tracked objects and the latest round each is needed for."""
+        """Return a copy of the tracked objects and the latest round each is needed for."""
         return dict(self._round_of)
 
     def release_before(self, round_number: int) -> list[ContentId]:

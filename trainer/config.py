@@ -56,7 +56,7 @@ class TrainConfig:
 
     @classmethod
     def paper(cls) -> TrainConfig:
-        """The settings stated in the paper: lr 0.001, lr decay 1e-7, batch size 1."""
+        """Return the settings stated in the paper: lr 0.001, lr decay 1e-7, batch size 1."""
         return cls(lr=0.001, batch_size=1, lr_decay=1e-7)
 
     def with_(self, **changes: object) -> TrainConfig:

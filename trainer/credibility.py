@@ -1,4 +1,4 @@
-"""Local credibility by mutual evaluation (seed 001, Algorithm 1 steps 3-5, Algorithm 2 steps 4-6).
+r"""Local credibility by mutual evaluation (seed 001, Algorithm 1 steps 3-5, Algorithm 2 steps 4-6).
 
 Party ``i`` releases ``u_i`` unlabeled synthetic samples; every party (``i`` included) labels them
 with its current local model; the labels form an integer matrix with one row per party and one
@@ -11,7 +11,7 @@ rounding at its boundary and every party computes bit-identical results.
 Conventions (documented in README.md):
 
 - Majority label: plurality over all rows of the matrix; ties go to the smallest label.
-- Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \\ i``).
+- Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \ i``).
 - A party is reported when its normalised credibility is *strictly* below the threshold.
 - Default threshold: the authors' code, ``(1/3) / (|C| - 1)`` (see ``DEFAULT_THRESHOLD_RULE``).
 """
@@ -249,12 +249,12 @@ def low_quality(
 
 
 def strict_majority(num_members: int) -> int:
-    """Reports needed for removal under the paper's "majority of parties": ``floor(|C|/2) + 1``."""
+    """Return the paper's "majority of parties" quorum: ``floor(|C|/2) + 1``."""
     return num_members // 2 + 1
 
 
 def authors_majority(num_members: int) -> int:
-    """Reports needed for removal in the authors' code: ``ceil(2/3 * |C|)``."""
+    """Return reports needed for removal in the authors' code: ``ceil(2/3 * |C|)``."""
     return -((-2 * num_members) // 3)
 
 

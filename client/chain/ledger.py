@@ -236,7 +236,7 @@ class Ledger:
         return int(self._call(getattr(self.contract.functions, f"KIND_{name.upper()}")()))
 
     def phase(self) -> Phase:
-        """Current phase."""
+        """Return the current phase."""
         return Phase(self._call(self.contract.functions.phase()))
 
     def snapshot(self, party: str) -> Snapshot:
@@ -254,7 +254,7 @@ class Ledger:
         return Snapshot(Phase(phase), int(round_number), PartyStatus(info[0]))
 
     def current_round(self) -> int:
-        """Current epoch: 0 until round 1 opens."""
+        """Return the current epoch: 0 until round 1 opens."""
         return int(self._call(self.contract.functions.currentRound()))
 
     def round_deadlines(self, round_number: int) -> RoundDeadlines:
@@ -274,7 +274,7 @@ class Ledger:
         return _addresses(self._call(self.contract.functions.parties()))
 
     def credible_parties(self) -> tuple[str, ...]:
-        """The credible set in registration order."""
+        """Return the credible set in registration order."""
         return _addresses(self._call(self.contract.functions.credibleParties()))
 
     def credible_count(self) -> int:
@@ -302,7 +302,7 @@ class Ledger:
         return int(self._call(self.contract.functions.totalPoints()))
 
     def request_state(self, round_number: int, requester: str, uploader: str) -> RequestState:
-        """Stored state of the request of ``requester`` to ``uploader`` in ``round_number``."""
+        """Return the stored request of ``requester`` to ``uploader`` in ``round_number``."""
         a, b = Web3.to_checksum_address(requester), Web3.to_checksum_address(uploader)
         amount, status = self._call(self.contract.functions.requestOf(round_number, a, b))
         return RequestState(round_number, a, b, int(amount), RequestStatus(status))
@@ -335,7 +335,7 @@ class Ledger:
         return bytes(self._call(fn))
 
     def removal_quorum(self) -> int:
-        """Reports needed now to remove a party: ceil(num |C| / den)."""
+        """Return reports needed now to remove a party: ceil(num |C| / den)."""
         return int(self._call(self.contract.functions.removalQuorum()))
 
     def credibility_threshold(self, credible: int | None = None) -> Ratio:

@@ -45,7 +45,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def one_line(exc: BaseException) -> str:
-    """The message shown for a user error (first line; no secrets are ever put in them)."""
+    """Return the message shown for a user error (first line; no secrets are ever put in them)."""
     revert = getattr(sys.modules.get("client.chain.errors"), "ContractRevert", None)
     lock_timeout = getattr(sys.modules.get("filelock"), "Timeout", None)
     request_error = getattr(sys.modules.get("requests.exceptions"), "RequestException", None)

@@ -15,7 +15,7 @@ Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public
 
 
 def add_demo(p: argparse.ArgumentParser) -> None:
-    """Flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
+    """Add the flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
     p.add_argument("--parties", type=int, default=4, help="parties (default 4)")
     p.add_argument("--rounds", type=int, default=5, help="collaborative rounds (default 5)")
     p.add_argument("--setting", default="different",
@@ -205,7 +205,7 @@ def add_inspect(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``fppdl``."""
+    """Return the argument parser of ``fppdl``."""
     parser = argparse.ArgumentParser(
         prog="fppdl",
         description="Fair and privacy-preserving decentralized deep learning on Ethereum + IPFS.",

@@ -87,11 +87,11 @@ class PublicKeys:
         )
 
     def x25519_key(self) -> X25519PublicKey:
-        """The X25519 public key object."""
+        """Return the X25519 public key object."""
         return X25519PublicKey.from_public_bytes(self.x25519)
 
     def mlkem768_key(self) -> MLKEM768PublicKey:
-        """The ML-KEM-768 public key object; raise if the party has none."""
+        """Return the ML-KEM-768 public key object; raise if the party has none."""
         if self.mlkem768 is None:
             raise KeyFormatError("this party registered no ML-KEM-768 public key")
         try:
@@ -152,7 +152,7 @@ class PartyKeys:
         return self.mlkem768_seed is not None
 
     def x25519_key(self) -> X25519PrivateKey:
-        """The X25519 private key object."""
+        """Return the X25519 private key object."""
         return self._x25519
 
     @cached_property
@@ -186,13 +186,13 @@ class PartyKeys:
         return secret
 
     def mlkem768_key(self) -> MLKEM768PrivateKey:
-        """The ML-KEM-768 private key object; raise if there is none."""
+        """Return the ML-KEM-768 private key object; raise if there is none."""
         if self.mlkem768_seed is None:
             raise KeyFormatError("these keys hold no ML-KEM-768 key")
         return MLKEM768PrivateKey.from_seed_bytes(self.mlkem768_seed)
 
     def public(self) -> PublicKeys:
-        """The matching :class:`PublicKeys`."""
+        """Return the matching :class:`PublicKeys`."""
         pub = self.x25519_key().public_key().public_bytes_raw()
         pq = self.mlkem768_key().public_key().public_bytes_raw() if self.post_quantum else None
         return PublicKeys(pub, pq)

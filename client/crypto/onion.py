@@ -92,7 +92,7 @@ class Recovery:
     _FORMAT = struct.Struct(f">{DIGEST_LEN}s{ADDRESS_LEN}s{ADDRESS_LEN}s{SEED_LEN}s")
 
     def to_bytes(self) -> bytes:
-        """Fixed 104-byte encoding: digest | survivor | dropped | seed."""
+        """Encode in 104 bytes: digest | survivor | dropped | seed."""
         return self._FORMAT.pack(self.context_digest, self.survivor, self.dropped, self.seed)
 
     @classmethod
@@ -116,7 +116,7 @@ class Disclosure:
     seeds: tuple[bytes, ...]
 
     def to_bytes(self) -> bytes:
-        """Encoding: digest | sender | message_key | n u16 | seeds."""
+        """Encode as digest | sender | message_key | n u16 | seeds."""
         return b"".join(
             (
                 self.context_digest,
@@ -149,7 +149,7 @@ class Disclosure:
 
 
 def key_commitment(message_key: bytes) -> bytes:
-    """Commitment to the layer-2 key; makes AES-GCM key-committing for disputes."""
+    """Return commitment to the layer-2 key; makes AES-GCM key-committing for disputes."""
     return hashlib.sha256(LABEL_KEY_COMMIT + message_key).digest()
 
 

@@ -112,7 +112,7 @@ class QuantParams:
 
     @property
     def dtype(self) -> type[np.unsignedinteger]:
-        """numpy dtype of ring elements."""
+        """Numpy dtype of ring elements."""
         return np.uint32 if self.bits == 32 else np.uint64
 
     @property

@@ -49,7 +49,7 @@ class AggregationRule(Protocol):
     def apply(
         self, *, params: FloatVec, own_delta: FloatVec, received_sum: FloatVec, senders: int
     ) -> AggregationOutcome:
-        """New parameters of the receiver, ``params`` already including ``own_delta``."""
+        """Return new parameters of the receiver, ``params`` already including ``own_delta``."""
         ...
 
 
@@ -140,7 +140,7 @@ class AverageRule:
 
 
 def rule_by_name(name: str, *, max_step_ratio: float = 1.0) -> AggregationRule:
-    """The aggregation rule called ``name`` (``paper`` or ``average``)."""
+    """Return the aggregation rule called ``name`` (``paper`` or ``average``)."""
     if name == "paper":
         return PaperRule(max_step_ratio=max_step_ratio)
     if name == "average":

@@ -29,7 +29,7 @@ class Learner(Protocol):
         ...
 
     def params(self) -> FloatVec:
-        """Current flat parameters."""
+        """Return current flat parameters."""
         ...
 
     def set_params(self, params: FloatVec) -> None:

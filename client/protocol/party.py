@@ -250,7 +250,7 @@ class Party:
         return self._samples_of[owner]
 
     def _served(self, epoch: int) -> dict[tuple[str, str], bytes]:
-        """(requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
+        """Return (requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
 
         Read only in the SETTLE phase, when no upload of the round can be added any more, so
         one log query per epoch replaces a request lookup per (request, uploader) pair.

@@ -272,7 +272,7 @@ def fund(w3: Web3, funder: LocalAccount, recipients: Sequence[str], wei: int) ->
 
 
 def _noise_release(count: int, seed: int) -> SampleRelease:
-    """What a free-rider with no data publishes: uniform noise images."""
+    """Return what a free-rider with no data publishes: uniform noise images."""
     rng = np.random.default_rng(seed)
     return SampleRelease(rng.integers(0, 256, size=(count, 1, 32, 32), dtype=np.uint8), 0, 0)
 

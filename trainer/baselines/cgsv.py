@@ -1,5 +1,6 @@
-"""Cosine-gradient Shapley value (CGSV, Xu et al., NeurIPS 2021; seed 003), following the
-authors' code.
+"""Cosine-gradient Shapley value (CGSV, Xu et al., NeurIPS 2021; seed 003).
+
+This follows the authors' code.
 
 Per round: each party trains from its current model and its update ``u_i`` is rescaled to
 norm ``gamma``; the server aggregates ``g = sum_i r_i u_i`` with the reputations ``r`` (data-size

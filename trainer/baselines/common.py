@@ -67,7 +67,7 @@ class Experiment:
         return self.partition.party_data(self.pool.train, party)
 
     def initial_model(self) -> nn.Module:
-        """The common initial model w0 (same weights on every call)."""
+        """Return the common initial model w0 (same weights on every call)."""
         set_torch_threads(self.config.threads)
         torch.manual_seed(self.seed)
         return build_model(self.model, self.pool.train.input_shape)
@@ -89,7 +89,7 @@ class Experiment:
         return evaluate(model, self.pool.test).accuracy
 
     def round_iter(self, name: str) -> Iterator[int]:
-        """Rounds 1..rounds, wrapped in a progress bar when asked for."""
+        """Return rounds 1..rounds, wrapped in a progress bar when asked for."""
         rounds: Iterable[int] = range(1, self.rounds + 1)
         if self.progress:
             rounds = tqdm(rounds, desc=name, unit="round", leave=False)
@@ -145,7 +145,7 @@ def pretrain_parties(exp: Experiment, w0: FloatVector) -> tuple[list[nn.Module],
 
 
 def w0_of(exp: Experiment) -> FloatVector:
-    """The flat initial parameter vector shared by all parties."""
+    """Return the flat initial parameter vector shared by all parties."""
     return get_flat(exp.initial_model())
 
 

@@ -1,5 +1,8 @@
-"""FedAvg (McMahan et al.): every round each party trains the global model locally and the
-server replaces it by the data-size-weighted average. Every party ends with the same model."""
+"""FedAvg (McMahan et al.).
+
+Every round each party trains the global model locally and the server replaces it by the
+data-size-weighted average. Every party ends with the same model.
+"""
 
 from __future__ import annotations
 
