@@ -10,9 +10,10 @@ from typing import Any
 from web3 import Web3
 
 from client.chain.ledger import Ledger, connect
+from client.errors import FppdlError
 
 
-class NodeError(Exception):
+class NodeError(FppdlError, RuntimeError):
     """A party node cannot do what was asked (the message says what to fix)."""
 
 

@@ -26,6 +26,7 @@ from web3 import Web3
 
 from client.crypto import PartyKeys
 from client.crypto.errors import KeyImportError
+from client.errors import FppdlError
 
 SIGNING_KEY_FILE = "signing-key.json"
 ENCRYPTION_KEY_FILE = "encryption-key.bin"
@@ -35,7 +36,7 @@ DEFAULT_KDF_LOG2_N = 18
 MIN_KDF_LOG2_N = 10
 
 
-class KeystoreError(Exception):
+class KeystoreError(FppdlError, ValueError):
     """A keystore cannot be created or opened (message says why; never holds a secret)."""
 
 

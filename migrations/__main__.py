@@ -15,10 +15,11 @@ from client.chain.deployments import DEPLOYMENTS_DIR
 from client.chain.errors import LedgerError
 from client.chain.ledger import connect
 from client.chain.records import LedgerParams, ThresholdMode
+from client.errors import FppdlError
 from migrations.runner import run_migrations
 
 
-class UsageError(Exception):
+class UsageError(FppdlError, ValueError):
     """Bad command-line input."""
 
 

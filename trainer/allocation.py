@@ -12,10 +12,12 @@ from collections.abc import Hashable, Mapping
 from fractions import Fraction
 from typing import TypeVar
 
+from trainer.errors import TrainerError
+
 Id = TypeVar("Id", bound=Hashable)
 
 
-class AllocationError(ValueError):
+class AllocationError(TrainerError, ValueError):
     """Invalid input to the download allocation (negative budget or cap, missing cap)."""
 
 

@@ -26,6 +26,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from trainer.errors import TrainerError
+
 Id = TypeVar("Id", bound=Hashable)
 
 #: Weights of Algorithm 2 step 4: ``c' = 0.2 * c_old + 0.8 * c_new`` as exact ratios.
@@ -33,7 +35,7 @@ HISTORY_WEIGHT = Fraction(1, 5)
 CURRENT_WEIGHT = Fraction(4, 5)
 
 
-class CredibilityError(ValueError):
+class CredibilityError(TrainerError, ValueError):
     """Invalid input to a credibility computation (shape, ids, thresholds)."""
 
 

@@ -45,6 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainer.data import IMAGE_SIDE, NUM_CLASSES, Normalisation
+from trainer.errors import TrainerError
 from trainer.training import predict_labels
 
 #: RDP is the moments accountant the paper cites ([22], Abadi et al.).
@@ -62,7 +63,7 @@ PAPER_DELTA = 1e-5
 PAPER_NUM_SAMPLES = 1000
 
 
-class DPGANError(ValueError):
+class DPGANError(TrainerError, ValueError):
     """Invalid DPGAN input or configuration."""
 
 

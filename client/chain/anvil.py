@@ -18,6 +18,8 @@ from types import TracebackType
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
+from client.errors import FppdlError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANVIL_BINARY = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 DEFAULT_CHAIN_ID = 31337
@@ -25,7 +27,7 @@ DEFAULT_CHAIN_ID = 31337
 DEFAULT_HARDFORK = "cancun"
 
 
-class AnvilError(RuntimeError):
+class AnvilError(FppdlError, OSError):
     """Anvil could not be started or did not answer."""
 
 

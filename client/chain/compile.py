@@ -25,6 +25,8 @@ import solcx
 from filelock import FileLock
 from packaging.version import Version
 
+from client.errors import FppdlError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 BUILD_DIR = REPO_ROOT / "build"
@@ -78,7 +80,7 @@ process.stdin.on('end', () => {
 """
 
 
-class CompileError(RuntimeError):
+class CompileError(FppdlError, RuntimeError):
     """The contracts could not be compiled (missing toolchain or compiler errors)."""
 
 

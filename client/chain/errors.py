@@ -15,10 +15,12 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
+from client.errors import FppdlError
+
 LEDGER_CONTRACT = "ConsortiumLedger"
 
 
-class LedgerError(Exception):
+class LedgerError(FppdlError, RuntimeError):
     """Root of every error raised by the chain bindings."""
 
 

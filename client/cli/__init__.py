@@ -14,46 +14,26 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from client.chain.errors import ContractRevert
 from client.cli.parser import build_parser
-
-#: Exception classes that are the user's input or environment, by defining module.
-_USER_ERRORS = {
-    "client.access": ("NodeError",),
-    "client.keystore": ("KeystoreError",),
-    "client.chain.errors": ("LedgerError",),
-    "client.chain.anvil": ("AnvilError",),
-    "client.crypto.errors": ("CryptoError",),
-    "client.protocol.config": ("ProtocolConfigError",),
-    "client.protocol.party": ("ProtocolError",),
-    "storage.errors": ("StorageError",),
-    "trainer.errors": ("TrainerError",),
-    "filelock": ("Timeout",),
-    "requests.exceptions": ("RequestException",),
-}
+from client.errors import FppdlError, error_roots
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors reported in one line: those of modules already loaded (only they can raise)."""
-    found: list[type[BaseException]] = [
-        FileExistsError, FileNotFoundError, PermissionError, ValueError,
-    ]
-    for module, names in _USER_ERRORS.items():
-        loaded = sys.modules.get(module)
-        if loaded is not None:
-            found.extend(getattr(loaded, name) for name in names)
-    return tuple(found)
+    """Return the errors reported in one line: the three layer roots and the environment's.
+
+    ``OSError`` covers what the machine or the network refuses (a full disk, a permission, a
+    JSON-RPC node that stopped answering: requests' errors and filelock's timeout derive
+    from it).
+    """
+    return (*error_roots(), OSError)
 
 
 def one_line(exc: BaseException) -> str:
-    """Return the message shown for a user error (first line; no secrets are ever put in them)."""
-    revert = getattr(sys.modules.get("client.chain.errors"), "ContractRevert", None)
-    lock_timeout = getattr(sys.modules.get("filelock"), "Timeout", None)
-    request_error = getattr(sys.modules.get("requests.exceptions"), "RequestException", None)
-    if revert is not None and isinstance(exc, revert):
+    """Return the message shown for a user error (first line; never holds a secret)."""
+    if isinstance(exc, ContractRevert):
         return f"the ledger rejected the transaction: {exc}"
-    if lock_timeout is not None and isinstance(exc, lock_timeout):
-        return f"lock {exc.lock_file} is held by another process"
-    if request_error is not None and isinstance(exc, request_error):
+    if not isinstance(exc, FppdlError) and type(exc).__module__.startswith("requests"):
         return f"the JSON-RPC node stopped answering ({type(exc).__name__})"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -14,7 +14,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from client.access import open_chain
+from client.access import NodeError, open_chain
 from client.chain.anvil import AnvilNode
 from client.chain.ledger import Ledger
 from client.cli.output import Reporter
@@ -50,11 +50,11 @@ def _funder(args: argparse.Namespace, chain_id: int, node: AnvilNode | None) -> 
     if args.funder_key_env:
         key = os.environ.get(args.funder_key_env, "").strip()
         if not key:
-            raise ValueError(f"environment variable {args.funder_key_env} is unset or empty")
+            raise NodeError(f"environment variable {args.funder_key_env} is unset or empty")
         return Account.from_key(key)
     if chain_id in DEVNET_CHAIN_IDS:
         return Account.from_key(ANVIL_DEV_KEY_0)
-    raise ValueError(f"chain {chain_id} is not a devnet: give --funder-key-env VAR")
+    raise NodeError(f"chain {chain_id} is not a devnet: give --funder-key-env VAR")
 
 
 def run_consortium(

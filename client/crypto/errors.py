@@ -9,8 +9,10 @@ is wrong; they also inherit ``ValueError`` so generic handlers keep working.
 
 from __future__ import annotations
 
+from client.errors import FppdlError
 
-class CryptoError(Exception):
+
+class CryptoError(FppdlError):
     """Root of every error raised by :mod:`client.crypto`."""
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from client.errors import FppdlError
+from client.protocol.aggregation import DEFAULT_RULE, make_rule
+from client.protocol.market import DEFAULT_BUDGET_POLICY, budget_policy
 from trainer.config import TrainConfig
 
 
-class ProtocolConfigError(ValueError):
+class ProtocolConfigError(FppdlError, ValueError):
     """A protocol setting is out of range."""
 
 
@@ -20,15 +25,16 @@ class ProtocolConfig:
     rounds : int
         Collaborative rounds the party takes part in (it stops voting after the last).
     aggregation : str
+        Name of a registered rule (:func:`client.protocol.aggregation.rule_names`), e.g.
         ``paper`` (add the received sparse updates) or ``average`` (position-wise mean of the
-        sold parameters); see :mod:`client.protocol.aggregation`.
-    max_step_ratio : float
-        ``paper`` rule only: the received sum may move the model at most this many times the
-        norm of the party's own update of the round.
+        sold parameters).
+    rule_options : Mapping
+        Options of that rule (its dataclass fields, e.g. ``max_step_ratio`` of ``paper``).
+    budget_policy : str
+        Name of a registered budget policy (:mod:`client.protocol.market`); ``even`` offers
+        ``floor(balance * budget_fraction / rounds_left)`` points each round.
     budget_fraction : float
-        Download budget policy: each round a party offers ``floor(balance * budget_fraction /
-        rounds_left)`` points in total (never more than its balance), spreading its points
-        over the rounds it still has.
+        Fraction of the balance the policy may spend over the remaining rounds.
     eval_samples : int
         Released samples each party labels per owner and round (a fresh, chain-seeded subset).
     ring_bits : int
@@ -45,8 +51,9 @@ class ProtocolConfig:
     """
 
     rounds: int = 3
-    aggregation: str = "paper"
-    max_step_ratio: float = 1.0
+    aggregation: str = DEFAULT_RULE
+    rule_options: Mapping[str, Any] = field(default_factory=dict)
+    budget_policy: str = DEFAULT_BUDGET_POLICY
     budget_fraction: float = 1.0
     eval_samples: int = 100
     ring_bits: int = 32
@@ -58,16 +65,12 @@ class ProtocolConfig:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ProtocolConfigError(f"rounds must be >= 1, got {self.rounds}")
-        if self.aggregation not in ("paper", "average"):
-            raise ProtocolConfigError(
-                f"aggregation must be 'paper' or 'average', got {self.aggregation!r}"
-            )
+        make_rule(self.aggregation, self.rule_options)  # raises UnknownRule with the choices
+        budget_policy(self.budget_policy)
         if not 0 < self.budget_fraction <= 1:
             raise ProtocolConfigError(
                 f"budget_fraction must be in (0, 1], got {self.budget_fraction}"
             )
-        if self.max_step_ratio <= 0:
-            raise ProtocolConfigError("max_step_ratio must be > 0")
         if self.eval_samples < 1:
             raise ProtocolConfigError("eval_samples must be >= 1")
         if self.retention_rounds < 0:

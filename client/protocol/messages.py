@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from client.crypto import Recovery
+from client.errors import FppdlError
 
 _LABELS_MAGIC = b"FPDLLBL1"
 _LABELS_HEADER = struct.Struct(">8sQI")
@@ -22,7 +23,7 @@ _RECOVERY_HEADER = struct.Struct(">8sQH")
 _RECOVERY_LEN = 104
 
 
-class MessageFormatError(ValueError):
+class MessageFormatError(FppdlError, ValueError):
     """Bytes that do not decode to a well-formed protocol message."""
 
 

@@ -36,9 +36,11 @@ from client.crypto import (
     seal,
 )
 from client.crypto.notes import NoteContext, open_note, seal_note
-from client.protocol.aggregation import AggregationRule, rule_by_name
+from client.errors import FppdlError
+from client.protocol.aggregation import AggregationRule, make_rule
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import Learner
+from client.protocol.market import download_plan, round_budget
 from client.protocol.messages import (
     LabelMessage,
     MessageFormatError,
@@ -48,14 +50,13 @@ from client.protocol.messages import (
 from client.protocol.metrics import PhaseTimer
 from client.protocol.state import PartyState
 from storage import ContentId, ContentStore, Retention, StorageError
-from trainer.allocation import allocate_downloads, upload_cap
 from trainer.credibility import credibility_from_labels, low_quality, normalise, update_credibility
 from trainer.dpgan import SampleRelease
 
 log = logging.getLogger(__name__)
 
 
-class ProtocolError(RuntimeError):
+class ProtocolError(FppdlError, RuntimeError):
     """The party cannot continue (e.g. it was never registered and registration is over)."""
 
 
@@ -121,9 +122,7 @@ class Party:
             self.state.params = learner.params()
         else:
             learner.set_params(self.state.params)
-        self.rule: AggregationRule = rule_by_name(
-            config.aggregation, max_step_ratio=config.max_step_ratio
-        )
+        self.rule: AggregationRule = make_rule(config.aggregation, config.rule_options)
         self.retention = Retention(store, rounds=config.retention_rounds)
         self._chain_id = int(ledger.w3.eth.chain_id)
         self._contract = address_bytes(ledger.address)
@@ -282,9 +281,6 @@ class Party:
         self._save()
         return True
 
-    def _rounds_left(self, epoch: int) -> int:
-        return max(1, self.config.rounds - epoch + 1)
-
     def _request(self, epoch: int) -> bool:
         with self.timer.measure(epoch, "chain"):
             if self.ledger.download_requests(epoch, self._me):
@@ -293,15 +289,14 @@ class Party:
         # Escrow of a closed round is released by this DOWNLOAD itself, so it is spendable.
         balance = points.balance + points.releasable
         others = self._credible_others()
-        budget = int(
-            Fraction(balance) * Fraction(self.config.budget_fraction).limit_denominator(10**6)
-            // self._rounds_left(epoch)
+        budget = round_budget(
+            self.config.budget_policy, balance, epoch=epoch, rounds=self.config.rounds,
+            fraction=self.config.budget_fraction,
         )
-        budget = min(budget, balance)
-        credibility = self._credibility_over(others)
-        caps = {p: upload_cap(self._peer(p).sharing_level, self._params.model_size) for p in others}
-        amounts = allocate_downloads(credibility, budget, caps) if others else {}
-        chosen = [(p, a) for p, a in amounts.items() if a > 0]
+        chosen = download_plan(
+            self._credibility_over(others), budget,
+            {p: self._peer(p).sharing_level for p in others}, self._params.model_size,
+        )
         with self.timer.measure(epoch, "chain"):
             self.ledger.request_downloads([p for p, _ in chosen], [a for _, a in chosen])
         return True
@@ -328,13 +323,10 @@ class Party:
 
     def _ring_params(self) -> QuantParams:
         """Quantization of every message: fixed by the rule and the ledger's parameters."""
-        size = self._params.model_size
-        senders = max(1, self._params.max_parties - 1)
-        if self.rule.name == "average":
-            return QuantParams.for_values_and_indicator(
-                size, bits=self.config.ring_bits, max_senders=senders
-            )
-        return QuantParams.for_vector(size, bits=self.config.ring_bits, max_senders=senders)
+        return self.rule.quant_params(
+            self._params.model_size, bits=self.config.ring_bits,
+            max_senders=max(1, self._params.max_parties - 1),
+        )
 
     def _upload(self, epoch: int) -> bool:
         with self.timer.measure(epoch, "chain"):

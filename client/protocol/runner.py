@@ -24,6 +24,7 @@ from web3 import Web3
 from client.chain.ledger import Ledger, connect
 from client.chain.records import LedgerParams, PartyStatus, Phase
 from client.crypto import PartyKeys
+from client.errors import FppdlError
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import FreeRiderLearner, Learner, ModelLearner
 from client.protocol.metrics import PhaseTimer
@@ -39,7 +40,7 @@ from trainer.partitions import make_partition
 PARTY_FUNDING_WEI = 10**20
 
 
-class ConsortiumStalled(RuntimeError):
+class ConsortiumStalled(FppdlError, RuntimeError):
     """No party could move even after the chain was advanced past every deadline."""
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from client.chain.records import PartyStatus, RequestStatus
 from client.crypto import DecryptionError, RoundContext, dequantize, open_envelope
-from client.protocol.aggregation import PaperRule, rule_by_name
+from client.protocol.aggregation import PaperRule, make_rule
 from client.protocol.party import address_bytes
 from client.protocol.runner import Consortium
 from storage import ContentId
@@ -34,7 +34,7 @@ def test_two_rounds_are_consistent_on_chain_and_in_every_model(
     assert consortium.results()["points_conserved"]
     assert all(ledger.party_info(a).status is PartyStatus.CREDIBLE for a in addresses)
 
-    rule = rule_by_name(aggregation)
+    rule = make_rule(aggregation)
     for round_number in (1, 2):
         requests = ledger.download_requests(round_number)
         uploads = ledger.uploads(round_number)
