@@ -30,14 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer.credibility import (
-    agreement_rates,
-    credibility_from_labels,
-    low_quality,
-    majority_reported,
-    threshold_authors,
-    threshold_paper,
-)
+from client.chain.records import LedgerParams, ThresholdMode
+from client.chain.rules import credibility_threshold, removed_by_reports
+from trainer.credibility import agreement_rates, credibility_from_labels, low_quality
 from trainer.data import (
     NUM_CLASSES,
     Dataset,
@@ -56,7 +51,15 @@ from trainer.dpgan import (
 from trainer.models import build_model
 from trainer.training import evaluate, train_local
 
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+#: The removal rules compared: the deployed default (the authors' threshold) and the paper's
+#: (2/3)/|C| threshold, both with the contract's quorum ceil(2/3 |C|) as deployed.
+DEPLOYED = LedgerParams(model_size=1)
+RULES = {
+    "authors": DEPLOYED,
+    "paper": LedgerParams(model_size=1, threshold_mode=ThresholdMode.PAPER,
+                          threshold_numerator=2, threshold_denominator=3),
+}
 RESULTS = Path(__file__).resolve().parent / "results" / "credibility_quality.json"
 SHARD = 600
 NUM_HONEST = 4
@@ -100,10 +103,11 @@ def _evaluate_round(
         rates[owner] = agreement_rates(matrix, parties)
     out: dict[str, Any] = {"credibility": {o: {j: float(c) for j, c in cr.items()}
                                            for o, cr in creds.items()}}
-    for name, c_th in (("authors", threshold_authors(n)), ("paper", threshold_paper(n))):
+    for name, params in RULES.items():
+        c_th = credibility_threshold(params, n)
         reports = {o: low_quality(creds[o], c_th) for o in parties}
         out[f"reports_{name}"] = {o: sorted(r) for o, r in reports.items()}
-        out[f"removed_{name}"] = majority_reported(reports, parties)
+        out[f"removed_{name}"] = removed_by_reports(params, reports, parties)
     out["agreement"] = {o: {j: float(r) for j, r in rt.items()} for o, rt in rates.items()}
     return out
 
@@ -170,8 +174,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Summarise the per-seed runs."""
     honest = [f"p{k}" for k in range(NUM_HONEST)]
     summary: dict[str, Any] = {}
-    for name, c_th_n in (("authors", threshold_authors(NUM_HONEST + 1)),
-                         ("paper", threshold_paper(NUM_HONEST + 1))):
+    for name, params in RULES.items():
+        c_th_n = credibility_threshold(params, NUM_HONEST + 1)
         fr_all = sum(all(FREE_RIDER in r["free_rider"][f"reports_{name}"][o] for o in honest)
                      for r in runs)
         fr_below = sum(all(r["free_rider"]["credibility"][o][FREE_RIDER] < float(c_th_n)

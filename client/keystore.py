@@ -27,6 +27,7 @@ from web3 import Web3
 from client.crypto import PartyKeys
 from client.crypto.errors import KeyImportError
 from client.errors import FppdlError
+from client.identity import PartyIdentity
 
 SIGNING_KEY_FILE = "signing-key.json"
 ENCRYPTION_KEY_FILE = "encryption-key.bin"
@@ -89,23 +90,6 @@ class PasswordSource:
         return first.encode()
 
 
-@dataclass(frozen=True)
-class StoredKeys:
-    """A party's decrypted secrets.
-
-    The protocol's ``PartyIdentity`` is built from these; kept separate so that opening a
-    keystore does not load the training stack.
-    """
-
-    account: LocalAccount
-    keys: PartyKeys
-
-    @property
-    def address(self) -> str:
-        """Checksummed Ethereum address."""
-        return str(self.account.address)
-
-
 def _write_private(path: Path, data: bytes) -> None:
     """Create ``path`` with mode 0600 (fails if it exists; the mode is set before any byte)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -126,7 +110,7 @@ def create_keystore(
     *,
     kdf_log2_n: int = DEFAULT_KDF_LOG2_N,
     account: LocalAccount | None = None,
-) -> StoredKeys:
+) -> PartyIdentity:
     """Generate (or take) a signing key, generate encryption keys, write both encrypted.
 
     Parameters
@@ -142,7 +126,7 @@ def create_keystore(
 
     Returns
     -------
-    StoredKeys
+    PartyIdentity
         The keys just written.
     """
     if not MIN_KDF_LOG2_N <= kdf_log2_n <= 22:
@@ -158,7 +142,7 @@ def create_keystore(
     _write_private(
         directory / ENCRYPTION_KEY_FILE, keys.export_encrypted(password, log2_n=kdf_log2_n)
     )
-    return StoredKeys(signer, keys)
+    return PartyIdentity(signer, keys)
 
 
 def keystore_address(directory: Path) -> str:
@@ -183,7 +167,7 @@ def _read_signing_file(directory: Path) -> dict[str, object]:
     return data
 
 
-def load_identity(directory: Path, password: bytes) -> StoredKeys:
+def load_identity(directory: Path, password: bytes) -> PartyIdentity:
     """Decrypt both key files of ``directory``.
 
     Raises
@@ -207,4 +191,4 @@ def load_identity(directory: Path, password: bytes) -> StoredKeys:
         keys = PartyKeys.import_encrypted(enc_path.read_bytes(), password)
     except KeyImportError as exc:
         raise WrongPassword(f"cannot open {enc_path}: {exc}") from None
-    return StoredKeys(Account.from_key(key), keys)
+    return PartyIdentity(Account.from_key(key), keys)

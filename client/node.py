@@ -2,14 +2,15 @@
 
 A party folder holds everything one institution needs and nothing of the others::
 
-    party.json           settings (chain, ledger, store, model, rounds; no secrets)
+    party.json           settings (chain, ledger, store, party settings; no secrets)
     signing-key.json     eth-account keystore (0600)       } see client.keystore
     encryption-key.bin   encrypted encryption keys (0600)  }
-    prepared.npz         standalone model, DPGAN samples (Algorithm 1 step 1; done once)
+    prepared-*.npz       standalone model, DPGAN samples (Algorithm 1 step 1; done once, 0600)
     state/               the protocol's local state (atomic file, resumable)
     run.lock             held while `fppdl party run` works on this folder
 
-The node composes :class:`client.protocol.Party` and calls :meth:`Party.step` until the
+The node assembles its :class:`client.protocol.party.Party` through :mod:`client.compose` (the
+same composition the in-process consortium uses) and calls :meth:`Party.step` until the
 configured rounds are over; the chain and the store are the only channels to other parties.
 """
 
@@ -19,11 +20,10 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from filelock import FileLock, Timeout
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
@@ -31,21 +31,16 @@ from web3 import Web3
 from client.access import ChainUnavailable, NodeError, open_chain, open_ledger
 from client.chain.ledger import Ledger
 from client.chain.records import PartyStatus, Phase
-from client.protocol.config import ProtocolConfig
+from client.compose import PartySettings
+from client.identity import PartyIdentity
 from client.protocol.state import PartyState
+from client.shards import read_shard
 from storage import ContentStore, open_store
-from trainer.config import TrainConfig
-from trainer.data import Dataset, Normalisation, Pool, default_pool
-from trainer.partitions import make_partition
 
 if TYPE_CHECKING:  # torch and opacus load only when a command trains or runs the protocol
-    from client.keystore import StoredKeys
-    from client.protocol.learner import ModelLearner
     from client.protocol.party import Party
-    from trainer.dpgan import DPGANConfig, SampleRelease
 
 SETTINGS_FILE = "party.json"
-PREPARED_FILE = "prepared.npz"
 STATE_DIR = "state"
 LOCK_FILE = "run.lock"
 
@@ -56,10 +51,6 @@ class NotRegistered(NodeError):
 
 class NodeBusy(NodeError):
     """Another process runs this party folder (its lock file is held)."""
-
-
-class ShardError(NodeError):
-    """A data shard file is missing or malformed."""
 
 
 # ---------------------------------------------------------------------- settings
@@ -74,25 +65,13 @@ class NodeSettings:
     name : str
         Label in logs and results.
     data : str
-        Path of the party's data shard (see :func:`write_shard`).
+        Path of the party's data shard (see :func:`client.shards.write_shard`).
     rpc_url, ledger, store : str
         JSON-RPC endpoint, ledger contract address, content store spec (:func:`storage.open_store`).
-    model : str
-        ``mlp`` or ``cnn``.
-    rounds, local_epochs, pretrain_epochs, eval_samples : int
-        Protocol and local-training settings (:class:`ProtocolConfig`, :class:`TrainConfig`).
-    aggregation : str
-        ``paper`` or ``average``.
-    epsilon, delta : float
-        DPGAN privacy target.
-    dpgan_epochs, dpgan_width : int
-        DPGAN training size.
-    seed : int
-        Seeds local training and the DPGAN (experiments only; never secrets).
-    init_seed : int
-        Seed of the public initial model w0, the same for every party of a consortium.
     poll_seconds : float
         Pause between chain polls while waiting for a deadline.
+    party : PartySettings
+        How the party prepares and takes part (:class:`client.compose.PartySettings`).
     """
 
     name: str
@@ -100,46 +79,26 @@ class NodeSettings:
     rpc_url: str = ""
     ledger: str = ""
     store: str = ""
-    model: str = "mlp"
-    rounds: int = 3
-    local_epochs: int = 1
-    pretrain_epochs: int = 5
-    eval_samples: int = 100
-    aggregation: str = "paper"
-    epsilon: float = 4.0
-    delta: float = 1e-5
-    dpgan_epochs: int = 5
-    dpgan_width: int = 16
-    seed: int = 0
-    init_seed: int = 0
     poll_seconds: float = 0.5
-
-    def protocol(self) -> ProtocolConfig:
-        """Return the protocol settings of this node."""
-        train = TrainConfig(local_epochs=self.local_epochs, pretrain_epochs=self.pretrain_epochs,
-                            threads=1)
-        return ProtocolConfig(
-            rounds=self.rounds, aggregation=self.aggregation, eval_samples=self.eval_samples,
-            train=train, seed=self.seed,
-        )
-
-    def dpgan(self) -> DPGANConfig:
-        """Return the DPGAN settings of this node."""
-        from trainer.dpgan import DPGANConfig
-
-        return DPGANConfig(epochs=self.dpgan_epochs, width=self.dpgan_width)
+    party: PartySettings = field(default_factory=PartySettings)
 
     def with_(self, **changes: Any) -> NodeSettings:
         """Return a copy with the non-None ``changes`` applied."""
-        values = asdict(self)
-        values.update({k: v for k, v in changes.items() if v is not None})
-        return NodeSettings(**values)
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the settings as the JSON object of ``party.json``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "party"}
+        values["party"] = self.party.as_json()
+        return values
 
 
 def save_settings(directory: Path, settings: NodeSettings) -> None:
-    """Write ``party.json`` atomically."""
+    """Write ``party.json`` atomically (mode 0600: it names the party's data and endpoints)."""
     tmp = directory / f".{SETTINGS_FILE}.tmp"
-    tmp.write_text(json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(settings.as_json(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, directory / SETTINGS_FILE)
 
 
@@ -150,150 +109,13 @@ def load_settings(directory: Path) -> NodeSettings:
         raise NodeError(f"{directory} is not a party folder: run `fppdl party init {directory}`")
     try:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        party = PartySettings.from_json(data.pop("party", {}))
         known = {f.name for f in fields(NodeSettings)}
-        return NodeSettings(**{k: v for k, v in data.items() if k in known})
+        return NodeSettings(**{k: v for k, v in data.items() if k in known}, party=party)
     except (ValueError, TypeError) as exc:
         raise NodeError(f"{path} is malformed: {exc}") from None
-
-
-# ---------------------------------------------------------------------- data shards
-
-
-@dataclass(frozen=True, eq=False)
-class Shard:
-    """One party's data: its private training examples, the held-out test split, the
-    normalisation they share, and the sharing level (fraction of |D| to release as samples)."""
-
-    train: Dataset
-    test: Dataset
-    normalisation: Normalisation
-    level: float
-
-
-def write_shard(path: Path, shard: Shard) -> None:
-    """Write ``shard`` as one ``.npz`` file (mode 0600: it is the party's private data)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(
-            fh, x=shard.train.x, y=shard.train.y, test_x=shard.test.x, test_y=shard.test.y,
-            mean=np.asarray(shard.normalisation.mean), std=np.asarray(shard.normalisation.std),
-            level=np.asarray(shard.level),
-        )
-    os.replace(tmp, path)
-
-
-def read_shard(path: Path) -> Shard:
-    """Read a file written by :func:`write_shard`."""
-    if not path.is_file():
-        raise ShardError(f"dataset file {path} does not exist")
-    try:
-        with np.load(path) as data:
-            norm = Normalisation(tuple(float(v) for v in data["mean"]),
-                                 tuple(float(v) for v in data["std"]))
-            return Shard(
-                Dataset(data["x"].astype(np.float32), data["y"].astype(np.int64), "shard"),
-                Dataset(data["test_x"].astype(np.float32), data["test_y"].astype(np.int64),
-                        "test"),
-                norm,
-                float(data["level"]),
-            )
-    except (OSError, KeyError, ValueError) as exc:
-        raise ShardError(f"{path} is not an fppdl data shard: {exc}") from None
-
-
-def make_shards(
-    *,
-    parties: int,
-    setting: str,
-    per_party: int,
-    seed: int,
-    test_size: int = 1000,
-    mnist_dir: str | None = None,
-    pool: Pool | None = None,
-) -> list[Shard]:
-    """Cut the MNIST pool into ``parties`` shards with the paper's partition ``setting``."""
-    pool = pool or default_pool(test_size=test_size, seed=seed, mnist_dir=mnist_dir)
-    partition = make_partition(setting, pool.train, parties, seed=seed, per_party=per_party)
-    return [
-        Shard(partition.party_data(pool.train, i), pool.test, pool.normalisation,
-              float(partition.levels[i]))
-        for i in range(parties)
-    ]
-
-
-# ---------------------------------------------------------------------- preparation
-
-
-@dataclass(frozen=True, eq=False)
-class Prepared:
-    """Algorithm 1 step 1 of one party: standalone parameters, accuracy, released samples."""
-
-    params: np.ndarray[Any, np.dtype[np.float32]]
-    standalone_accuracy: float
-    samples: SampleRelease
-    dpgan_epsilon: float
-
-    def save(self, path: Path) -> None:
-        """Write atomically."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh, params=self.params, accuracy=np.asarray(self.standalone_accuracy),
-                samples=np.frombuffer(self.samples.to_bytes(), np.uint8),
-                epsilon=np.asarray(self.dpgan_epsilon),
-            )
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> Prepared:
-        """Read a file written by :meth:`save`."""
-        from trainer.dpgan import SampleRelease
-
-        with np.load(path) as data:
-            return cls(
-                data["params"].astype(np.float32), float(data["accuracy"]),
-                SampleRelease.from_bytes(bytes(data["samples"])), float(data["epsilon"]),
-            )
-
-
-def learner_for(settings: NodeSettings, shard: Shard) -> ModelLearner:
-    """Return the party's model over its shard (same seed on every restart)."""
-    from client.protocol.learner import ModelLearner
-
-    return ModelLearner(
-        model_name=settings.model, data=shard.train, test=shard.test,
-        train=settings.protocol().train, normalisation=shard.normalisation, seed=settings.seed,
-        init_seed=settings.init_seed,
-    )
-
-
-def prepare(
-    directory: Path, settings: NodeSettings, shard: Shard, learner: ModelLearner,
-    say: Callable[[str], None],
-) -> Prepared:
-    """Standalone training + DPGAN + sample release, done once and cached in the folder."""
-    from trainer.dpgan import release_samples, train_dpgan
-
-    path = directory / PREPARED_FILE
-    if path.is_file():
-        prepared = Prepared.load(path)
-        learner.set_params(prepared.params)
-        return prepared
-    say(f"standalone training on {len(shard.train)} examples")
-    standalone = learner.pretrain()
-    say(f"standalone accuracy {standalone:.4f}; training DPGAN (epsilon {settings.epsilon})")
-    gan = train_dpgan(
-        shard.train.x, labels=shard.train.y, epsilon=settings.epsilon, delta=settings.delta,
-        seed=settings.seed, config=settings.dpgan(), normalisation=shard.normalisation,
-    )
-    released = max(1, round(shard.level * len(shard.train)))
-    samples = release_samples(gan, released, seed=settings.seed + 500)
-    prepared = Prepared(learner.params(), standalone, samples, float(gan.achieved_epsilon))
-    prepared.save(path)
-    say(f"released {samples.count} DPGAN samples (achieved epsilon {prepared.dpgan_epsilon:.3f})")
-    return prepared
 
 
 # ---------------------------------------------------------------------- the node
@@ -305,7 +127,7 @@ class PartyNode:
     def __init__(
         self,
         directory: Path,
-        identity: StoredKeys,
+        identity: PartyIdentity,
         settings: NodeSettings,
         say: Callable[[str], None] = lambda _m: None,
     ) -> None:
@@ -352,8 +174,8 @@ class PartyNode:
             )
 
     def build(self, ledger: Ledger) -> Party:
-        """Compose the protocol party (prepares on first use)."""
-        from client.protocol.party import Party, PartyIdentity
+        """Compose the protocol party through :mod:`client.compose` (prepares on first use)."""
+        from client.compose import compose_party, make_learner, prepare_party
 
         s = self.settings
         if not s.store:
@@ -362,12 +184,11 @@ class PartyNode:
             raise NodeError(f"{self.directory} has no data shard configured (party.json 'data')")
         store: ContentStore = open_store(s.store)
         shard = read_shard(Path(s.data))
-        learner = learner_for(s, shard)
-        prepared = prepare(self.directory, s, shard, learner, self.say)
-        return Party(
-            identity=PartyIdentity(self.identity.account, self.identity.keys),
-            ledger=ledger, store=store, learner=learner,
-            config=s.protocol(), state_dir=self.directory / STATE_DIR, samples=prepared.samples,
+        prepared = prepare_party(s.name, shard, s.party, cache_dir=self.directory, say=self.say)
+        return compose_party(
+            identity=self.identity, ledger=ledger, store=store,
+            learner=make_learner(prepared, shard, s.party), prepared=prepared,
+            config=s.party.protocol(), state_dir=self.directory / STATE_DIR,
         )
 
     def register(self) -> Party:

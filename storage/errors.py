@@ -19,7 +19,7 @@ class NotFound(StorageError, LookupError):
     """The requested object is not held by (or not retrievable through) the store."""
 
 
-class IntegrityError(StorageError):
+class IntegrityError(StorageError, ValueError):
     """Bytes returned for a content id do not hash to that content id."""
 
 

@@ -44,6 +44,7 @@ from opacus.grad_sample import GradSampleModule
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from trainer.constants import DEFAULT_DELTA, DEFAULT_EPSILON
 from trainer.data import IMAGE_SIDE, NUM_CLASSES, Normalisation
 from trainer.errors import TrainerError
 from trainer.training import predict_labels
@@ -58,8 +59,8 @@ RDP_ORDERS: list[float] = [float(a) for a in [*range(2, 65), 80, 96, 128, 192, 2
 EPSILON_UNIT = Fraction(1, 10**6)
 DELTA_UNIT = Fraction(1, 10**18)
 #: Paper defaults (seed 001 section 4.1): epsilon = 4, delta = 1e-5, 1000 samples per party.
-PAPER_EPSILON = 4.0
-PAPER_DELTA = 1e-5
+PAPER_EPSILON = DEFAULT_EPSILON
+PAPER_DELTA = DEFAULT_DELTA
 PAPER_NUM_SAMPLES = 1000
 
 

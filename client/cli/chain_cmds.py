@@ -17,13 +17,21 @@ from typing import IO
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.types import RPCEndpoint
 
 from client.access import NodeError, open_chain
 from client.chain.anvil import start_anvil
 from client.chain.deployments import DEPLOYMENTS_DIR, deployments_file
+from client.chain.devnet import (
+    DEV_KEY,
+    PARTY_FUNDING_WEI,
+    fund,
+    is_devnet,
+    set_balance,
+    set_interval_mining,
+)
 from client.chain.ledger import Ledger
 from client.chain.records import LedgerParams
+from client.compose import PartySettings, deploy_ledger, deployment_parameters, model_size
 from client.keystore import (
     SIGNING_KEY_FILE,
     PasswordSource,
@@ -31,34 +39,18 @@ from client.keystore import (
     keystore_address,
     load_identity,
 )
-from client.node import STATE_DIR, NodeSettings, make_shards, save_settings, write_shard
-from client.protocol.runner import PARTY_FUNDING_WEI, fund
+from client.node import STATE_DIR, NodeSettings, save_settings
 from client.protocol.state import PartyState
+from client.shards import make_shards, write_shard
 from migrations.runner import run_migrations
-from trainer.models import build_model
-
-#: Anvil's first dev key (public knowledge, from its default mnemonic); devnets only.
-ANVIL_DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-DEVNET_CHAIN_ID = 31337
-
-
-def model_size(name: str) -> int:
-    """|w| of a paper model on 1 x 32 x 32 inputs (what the ledger is deployed for)."""
-    return sum(p.numel() for p in build_model(name, (1, 32, 32)).parameters())
-
-
-def set_block_time(rpc_url: str, seconds: int) -> None:
-    """Switch Anvil to interval mining (deadlines pass even when nobody transacts)."""
-    if seconds > 0:
-        w3 = Web3(Web3.HTTPProvider(rpc_url))
-        w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [seconds])
+from trainer.constants import party_seed
 
 
 def cmd_chain_up(args: argparse.Namespace) -> int:
     """``fppdl chain up``."""
     node = start_anvil(port=args.port)
     try:
-        set_block_time(node.rpc_url, args.block_time)
+        set_interval_mining(node.web3(), args.block_time)
         print(f"Anvil listening at {node.rpc_url} (chain id {node.chain_id})")
         mining = f"every {args.block_time}s" if args.block_time else "on each transaction"
         print(f"blocks mined {mining}")
@@ -82,10 +74,7 @@ def cmd_chain_fund(args: argparse.Namespace) -> int:
     if not Web3.is_address(args.address):
         raise NodeError(f"{args.address!r} is not an Ethereum address")
     address = Web3.to_checksum_address(args.address)
-    wei = args.ether * 10**18
-    response = w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
-    if "error" in response:
-        raise NodeError(f"{args.rpc_url} is not an Anvil devnet (anvil_setBalance refused)")
+    set_balance(w3, address, args.ether * 10**18)
     print(f"{address} now holds {args.ether} ether on chain {int(w3.eth.chain_id)}")
     return 0
 
@@ -103,9 +92,9 @@ def _deployer(args: argparse.Namespace, chain_id: int) -> LocalAccount:
         except (ValueError, TypeError):
             raise NodeError(f"{args.private_key_env} does not hold a valid private key") from None
         return account
-    if chain_id != DEVNET_CHAIN_ID:
+    if not is_devnet(chain_id):
         raise NodeError(f"--dev uses a public dev key; chain {chain_id} is not a devnet")
-    return Account.from_key(ANVIL_DEV_KEY_0)
+    return Account.from_key(DEV_KEY)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -156,20 +145,16 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
     node = start_anvil()
     children: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
     try:
-        set_block_time(node.rpc_url, args.block_time)
-        print(f"Anvil at {node.rpc_url}, a block every {args.block_time}s", flush=True)
         w3 = open_chain(node.rpc_url)
+        set_interval_mining(w3, args.block_time)
+        print(f"Anvil at {node.rpc_url}, a block every {args.block_time}s", flush=True)
         funder = Account.from_key(node.dev_private_keys[0])
-        params = LedgerParams(
-            model_size=model_size(args.model), min_parties=args.parties,
-            max_parties=args.parties,
-            registration_deadline=int(w3.eth.block_number) + 1800,
-            benchmark_blocks=blocks[0], request_blocks=blocks[1], upload_blocks=blocks[2],
-            settle_blocks=blocks[3],
+        params = deployment_parameters(
+            model_size=model_size(args.model), parties=args.parties, blocks=blocks,
+            current_block=int(w3.eth.block_number), registration_blocks=1800,
         )
-        deployment = run_migrations(w3, funder, params, directory=folder / "deployments",
-                                    force=True)[-1].deployment
-        print(f"ledger deployed at {deployment.address}", flush=True)
+        ledger, _block = deploy_ledger(w3, funder, params, directory=folder / "deployments")
+        print(f"ledger deployed at {ledger.address}", flush=True)
         password_file = folder / "password"
         fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -182,12 +167,15 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
             shard_file = party_dir / "shard.npz"
             write_shard(shard_file, shard)
             identity = create_keystore(party_dir, password, kdf_log2_n=args.kdf_cost)
+            party = PartySettings(
+                model=args.model, rounds=args.rounds, local_epochs=args.local_epochs,
+                pretrain_epochs=args.pretrain_epochs, dpgan_epochs=args.dpgan_epochs,
+                dpgan_width=args.dpgan_width, seed=party_seed(args.seed, i),
+                init_seed=args.seed,
+            )
             save_settings(party_dir, NodeSettings(
                 name=f"party{i}", data=str(shard_file.resolve()), rpc_url=node.rpc_url,
-                ledger=deployment.address, store=store, model=args.model, rounds=args.rounds,
-                local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs,
-                dpgan_epochs=args.dpgan_epochs, dpgan_width=args.dpgan_width,
-                seed=args.seed * 1000 + i, init_seed=args.seed,
+                ledger=ledger.address, store=store, party=party,
             ))
             addresses.append(identity.address)
         fund(w3, funder, addresses, PARTY_FUNDING_WEI)
@@ -203,7 +191,7 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
             print(f"party{i} ({addresses[i]}): pid {proc.pid}, log {party_dir / 'party.log'}",
                   flush=True)
         codes = _wait_all(children)
-        summary = _summary(folder, w3, deployment.address)
+        summary = _summary(folder, w3, ledger.address)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the parties (their state is saved)", file=sys.stderr)
         _stop_all(children)

@@ -12,11 +12,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from client.access import open_chain
+from client.access import NodeError, open_chain
 from client.chain.anvil import AnvilNode, start_anvil
 from client.cli.output import Reporter
 from client.cli.report import finite, print_results, write_plots
-from client.node import make_shards
+from client.shards import make_shards
 from storage import open_store
 
 
@@ -24,7 +24,7 @@ def _run_folder(out: str | None) -> Path:
     if out:
         folder = Path(out)
         if folder.exists() and any(folder.iterdir()):
-            raise FileExistsError(f"run folder {folder} is not empty; choose another --out")
+            raise NodeError(f"run folder {folder} is not empty; choose another --out")
     else:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         folder = Path("runs") / f"demo-{stamp}"

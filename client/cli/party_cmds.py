@@ -9,7 +9,9 @@ from typing import Any
 
 from web3 import Web3
 
+from client.access import NodeError
 from client.cli.output import Reporter
+from client.compose import PartySettings
 from client.keystore import (
     PasswordSource,
     create_keystore,
@@ -18,16 +20,13 @@ from client.keystore import (
     load_identity,
 )
 from client.node import (
-    NodeError,
     NodeSettings,
     PartyNode,
     load_settings,
-    make_shards,
-    read_shard,
     save_settings,
     status_of,
-    write_shard,
 )
+from client.shards import make_shards, read_shard, write_shard
 from storage import open_store
 
 
@@ -52,16 +51,18 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise NodeError(f"{folder} already holds a keystore; refusing to overwrite it")
     read_shard(args.data)  # a missing or malformed shard fails before any key is made
     _check_store(args.store)
-    settings = NodeSettings(
-        name=args.name or folder.name, data=str(args.data.resolve()),
-        rpc_url=args.rpc_url or "", ledger=args.ledger or "", store=args.store or "",
+    party = PartySettings(
         model=args.model, rounds=args.rounds, local_epochs=args.local_epochs,
         pretrain_epochs=args.pretrain_epochs, eval_samples=args.eval_samples,
         aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
         dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.init_seed,
-        poll_seconds=args.poll_seconds,
     )
-    settings.protocol()  # validates the ranges before anything is written
+    party.protocol()  # validates the ranges before anything is written
+    settings = NodeSettings(
+        name=args.name or folder.name, data=str(args.data.resolve()),
+        rpc_url=args.rpc_url or "", ledger=args.ledger or "", store=args.store or "",
+        poll_seconds=args.poll_seconds, party=party,
+    )
     password = PasswordSource(args.password_env, args.password_file).read(confirm=True)
     identity = create_keystore(folder, password, kdf_log2_n=args.kdf_cost)
     save_settings(folder, settings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from client.errors import FppdlError
 
 
-class CryptoError(FppdlError):
+class CryptoError(FppdlError, ValueError):
     """Root of every error raised by :mod:`client.crypto`."""
 
 

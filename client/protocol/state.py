@@ -3,7 +3,8 @@
 Everything is written to one file with an atomic rename, so a crash leaves either the old or
 the new state, never a mix. The chain remains the source of truth for what the party *did*
 (requests, uploads, reports, votes); this file holds only the model, the current round's update,
-local credibility and the results log.
+local credibility and the results log. The model parameters belong to the learner: they are
+written here with every save and read back once, when a party restarts.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ STATE_FILE = "party-state.npz"
 class PartyState:
     """Mutable local state of one party (persisted with :meth:`save`)."""
 
-    params: npt.NDArray[np.float32] | None = None
     delta: npt.NDArray[np.float32] | None = None
     #: Round whose local update ``delta`` is already included in ``params`` (0: none yet).
     trained_round: int = 0
@@ -58,19 +58,20 @@ class PartyState:
             "events": self.events,
         }
 
-    def save(self, directory: Path) -> None:
-        """Write the state atomically to ``directory``."""
+    def save(self, directory: Path, params: npt.NDArray[np.float32] | None = None) -> None:
+        """Write the state and the model's ``params`` atomically to ``directory`` (mode 0600)."""
         directory.mkdir(parents=True, exist_ok=True)
         meta = np.frombuffer(json.dumps(self._meta()).encode(), np.uint8)
         arrays: dict[str, Any] = {"meta": meta}
-        if self.params is not None:
-            arrays["params"] = self.params
+        if params is not None:
+            arrays["params"] = params
         if self.delta is not None:
             arrays["delta"] = self.delta
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         tmp = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(buffer.getvalue())
             fh.flush()
             os.fsync(fh.fileno())
@@ -84,10 +85,8 @@ class PartyState:
             return cls()
         with np.load(path) as data:
             meta = json.loads(bytes(data["meta"]).decode())
-            params = data["params"].astype(np.float32) if "params" in data else None
             delta = data["delta"].astype(np.float32) if "delta" in data else None
         return cls(
-            params=params,
             delta=delta,
             trained_round=int(meta["trained_round"]),
             applied_round=int(meta["applied_round"]),
@@ -98,3 +97,12 @@ class PartyState:
             records=list(meta["records"]),
             events=list(meta["events"]),
         )
+
+    @staticmethod
+    def load_params(directory: Path) -> npt.NDArray[np.float32] | None:
+        """Return the model parameters saved in ``directory`` (None if there are none)."""
+        path = directory / STATE_FILE
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return data["params"].astype(np.float32) if "params" in data else None

@@ -139,7 +139,7 @@ def test_unregistered_party_cannot_run_after_registration(
     assert init.returncode == 0, init.stderr
     result = fppdl("party", "run", folder, "--password-env", PASSWORD_ENV)
     assert_one_line_error(result, "is not registered", demo.ledger)
-    assert not (folder / "prepared.npz").exists()  # it failed before any training
+    assert not list(folder.glob("prepared-*.npz"))  # it failed before any training
 
 
 def test_second_run_on_the_same_keystore_is_refused(demo: Demo) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from client.chain.records import PartyStatus, Phase, RequestStatus
+from client.consortium import Member
 from client.protocol.party import Party
-from client.protocol.runner import Member
 from storage import ContentId, EmbeddedStore
 from tests.protocol.conftest import Deployer
 

