@@ -168,6 +168,7 @@ class Consortium:
         identities: Sequence[PartyIdentity] | None = None,
         wrap_learner: Callable[[Learner], Learner] | None = None,
         state_dir_for: Callable[[PartyPlan], Path] | None = None,
+        extra_parties: int = 0,
         progress: Callable[[str], None] | None = None,
     ) -> Consortium:
         """Deploy a fresh ledger (through the migrations) and compose each :class:`Party`.
@@ -176,6 +177,8 @@ class Consortium:
         start several consortia. ``identities`` are the parties' keys (fresh ones by
         default); their accounts are funded from ``funder``. ``store_for(i)`` opens party
         i's handle on the shared store; ``wrap_learner`` lets tests observe each learner.
+        ``extra_parties`` leaves room in the registry for registrants that are not composed
+        here (adversaries in tests and in the demo); registration waits for them.
         """
         say = progress or (lambda _msg: None)
         w3 = connect(rpc_url)
@@ -184,7 +187,7 @@ class Consortium:
         ]
         fund(w3, funder, [ident.address for ident in chosen], PARTY_FUNDING_WEI)
         params = deployment_parameters(
-            model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans),
+            model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans) + extra_parties,
             blocks=spec.blocks, current_block=int(w3.eth.block_number),
         )
         ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
@@ -342,8 +345,8 @@ class Consortium:
         txs, gas = self._chain_totals()
         total = ledger.total_points()
         held = 0
-        for m in self.members:
-            points = ledger.points_of(m.party.address)
+        for address in ledger.parties():  # every registrant, composed here or not
+            points = ledger.points_of(address)
             held += points.balance + points.escrowed
         return {
             "ledger": ledger.address,

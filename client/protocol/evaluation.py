@@ -17,6 +17,7 @@ import numpy.typing as npt
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
 from client.crypto import CryptoError
+from client.errors import FppdlError
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import Learner
 from client.protocol.mailbox import Mailbox
@@ -25,8 +26,13 @@ from client.protocol.peers import PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from storage import StorageError
 from trainer.credibility import credibility_from_labels, low_quality, normalise, update_credibility
+from trainer.data import NUM_CLASSES
 
 log = logging.getLogger(__name__)
+
+
+class ProtocolStateError(FppdlError, RuntimeError):
+    """The party's own published data is unusable (a bug or a lost store, never a peer's)."""
 
 
 def credibility_over(state: PartyState, members: list[str]) -> dict[str, Fraction]:
@@ -79,19 +85,25 @@ class MutualEvaluation:
             return False
         notes = []
         for owner in others:
-            images = self._peers.samples(owner).subset(self.subset(owner, epoch))
-            labels = self._learner.label(images).astype(np.uint8)
-            notes.append((owner, LabelMessage(epoch, labels).to_bytes()))
+            released = self._peers.samples(owner)
+            if released is None:
+                continue  # its samples are unusable: a fault reported at the assessment
+            labels = self._learner.label(released.subset(self.subset(owner, epoch)))
+            notes.append((owner, LabelMessage(epoch, labels.astype(np.uint8)).to_bytes()))
         self._mailbox.send(epoch, self._kind, notes)
         return True
 
     def assess(self, epoch: int, others: list[str], deadline_passed: bool) -> bool:
         """Fold the received labels into credibility and report; False while still waiting."""
         inbox = self._mailbox.inbox(epoch, self._kind)
-        if not set(others) <= set(inbox) and not deadline_passed:
+        awaited = {p for p in others if self._peers.usable(p)}
+        if not awaited <= set(inbox) and not deadline_passed:
             return False  # wait for the others' labels (or the deadline)
+        own = self._peers.samples(self._me)
+        if own is None:
+            raise ProtocolStateError(f"{self._me} cannot read its own released samples")
         subset = self.subset(self._me, epoch)
-        rows = [self._learner.label(self._peers.samples(self._me).subset(subset))]
+        rows = [self._learner.label(own.subset(subset))]
         ids = [self._me]
         for sender in others:
             if sender not in inbox:
@@ -102,6 +114,8 @@ class MutualEvaluation:
                 )
                 if message.epoch != epoch or len(message.labels) != len(subset):
                     raise MessageFormatError("labels for another epoch or subset")
+                if message.labels.max(initial=0) >= NUM_CLASSES:
+                    raise MessageFormatError("labels outside the classes")
             except (StorageError, CryptoError, MessageFormatError) as err:
                 self._state.record("bad_labels", round=epoch, sender=sender, error=str(err))
                 continue
@@ -115,7 +129,9 @@ class MutualEvaluation:
         suspects = sorted(
             low_quality(self._state.credibility, (threshold.numerator, threshold.denominator))
         )
-        suspects = [s for s in suspects if s in others]
+        # A party whose registration or samples are unusable is reported whatever its labels.
+        faulty = [p for p in others if not self._peers.usable(p)]
+        suspects = sorted({s for s in suspects if s in others} | set(faulty))
         if suspects:
             try:
                 self._ledger.report_low_quality(epoch, suspects)

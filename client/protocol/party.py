@@ -34,10 +34,11 @@ from client.protocol.learner import Learner
 from client.protocol.mailbox import Mailbox
 from client.protocol.market import download_plan, round_budget
 from client.protocol.messages import MessageFormatError, RecoveryMessage
-from client.protocol.peers import PeerDirectory, address_bytes
+from client.protocol.peers import DEFAULT_SAMPLE_SHAPE, PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from client.timing import PhaseTimer
 from storage import ContentStore, Retention, StorageError
+from trainer.allocation import upload_cap
 from trainer.dpgan import SampleRelease
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,10 @@ class Party:
             learner.set_params(saved)
         self.rule: AggregationRule = make_rule(config.aggregation, config.rule_options)
         self.retention = Retention(store, rounds=config.retention_rounds)
-        self.peers = PeerDirectory(ledger, store)
+        self.peers = PeerDirectory(
+            ledger, store, identity.keys,
+            sample_shape=samples.pixels.shape[1:] if samples is not None else DEFAULT_SAMPLE_SHAPE,
+        )
         self.mailbox = Mailbox(identity=identity, ledger=ledger, store=store, peers=self.peers,
                                retention=self.retention, timer=self.timer)
         self._chain_id = int(ledger.w3.eth.chain_id)
@@ -205,6 +209,10 @@ class Party:
     def _credible_others(self) -> list[str]:
         return [p for p in self.ledger.credible_parties() if p != self._me]
 
+    def _trusted_others(self) -> list[str]:
+        """Return the credible others whose registration and samples showed no fault."""
+        return [p for p in self._credible_others() if self.peers.usable(p)]
+
     def _served(self, epoch: int) -> dict[tuple[str, str], bytes]:
         """Return (requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
 
@@ -239,7 +247,7 @@ class Party:
         points = self.ledger.points_of(self._me)
         # Escrow of a closed round is released by this DOWNLOAD itself, so it is spendable.
         balance = points.balance + points.releasable
-        others = self._credible_others()
+        others = self._trusted_others()
         budget = round_budget(
             self.config.budget_policy, balance, epoch=epoch, rounds=self.config.rounds,
             fraction=self.config.budget_fraction,
@@ -261,13 +269,25 @@ class Party:
             return False
         assert self.state.delta is not None
         params = self.learner.params()
+        cap = upload_cap(self.peers.get(self._me).sharing_level, self._params.model_size)
         sealed: list[tuple[str, bytes]] = []
         for request in mine:
-            entries = request.amounts[request.uploaders.index(self._me)]
+            unusable = [p for p in (request.requester, *request.uploaders)
+                        if not self.peers.usable(p)]
+            if unusable:
+                # No envelope can be sealed to (or masked with) a party without a usable key;
+                # the requester's escrow returns to it when the phase ends.
+                self.state.record("request_skipped", round=epoch, requester=request.requester,
+                                  unusable=unusable)
+                continue
+            # A requester may offer more than this party sells; it gets the cap.
+            entries = min(request.amounts[request.uploaders.index(self._me)], cap)
             vector = self._clip_for_ring(
                 self.rule.encode(delta=self.state.delta, params=params, entries=entries), epoch
             )
             sealed.append((request.requester, self.exchange.seal(epoch, request, vector)))
+        if not sealed:
+            return False
         self.ledger.upload_ciphertexts(*self.mailbox.publish(epoch, sealed))
         return True
 
@@ -376,7 +396,7 @@ class Party:
     def _send_labels(self, epoch: int) -> bool:
         if ("labels", epoch) in self._done:
             return False
-        sent = self.evaluation.send_labels(epoch, self._credible_others())
+        sent = self.evaluation.send_labels(epoch, self._trusted_others())
         self._done.add(("labels", epoch))
         return sent
 
@@ -386,6 +406,9 @@ class Party:
         assessed = self.evaluation.assess(
             epoch, self._credible_others(), deadline_passed=self._deadline_passed(epoch)
         )
+        for peer, reason in self.peers.faults().items():
+            if not any(e["kind"] == "peer_fault" and e["peer"] == peer for e in self.state.events):
+                self.state.record("peer_fault", round=epoch, peer=peer, reason=reason)
         if assessed:
             self._save()
         return assessed

@@ -96,16 +96,18 @@ def deploy_consortium(
         free_rider: bool = False,
         store: ContentStore | None = None,
         rounds: int = 2,
+        honest: int = 4,
+        extra_parties: int = 0,
         **protocol: Any,
     ) -> Consortium:
-        chosen: Sequence[PartyPlan] = prepared if free_rider else prepared[:4]
+        chosen: Sequence[PartyPlan] = [*prepared[:honest], *(prepared[4:] if free_rider else [])]
         plans = [replace(p, settings=replace(p.settings, rounds=rounds, **protocol))
                  for p in chosen]
         shared = store or MemoryStore()
         return Consortium.deploy(
             SPEC, plans, rpc_url=anvil.rpc_url, funder=dev_accounts[0],
             store_for=lambda _i: shared, workdir=tmp_path / "parties",
-            wrap_learner=RecordingLearner,
+            wrap_learner=RecordingLearner, extra_parties=extra_parties,
         )
 
     yield factory
