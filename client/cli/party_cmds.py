@@ -9,7 +9,7 @@ from typing import Any
 
 from web3 import Web3
 
-from client.access import NodeError
+from client.access import NodeError, check_address, open_chain, open_ledger
 from client.cli.output import Reporter
 from client.compose import PartySettings
 from client.keystore import (
@@ -36,10 +36,18 @@ def _check_store(spec: str | None) -> None:
 
 
 def _updated_settings(folder: Path, args: argparse.Namespace) -> NodeSettings:
+    """Apply ``--rpc-url``/``--ledger``/``--store``, saving them only once they check out."""
     settings = load_settings(folder)
     _check_store(args.store)
     changed = settings.with_(rpc_url=args.rpc_url, ledger=args.ledger, store=args.store)
     if changed != settings:
+        # A typo must not be saved: the node and the contract are probed first.
+        if args.ledger:
+            check_address(args.ledger)
+        if args.rpc_url or args.ledger:
+            w3 = open_chain(changed.rpc_url)
+            if changed.ledger:
+                open_ledger(w3, changed.ledger)
         save_settings(folder, changed)
     return changed
 
@@ -51,6 +59,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise NodeError(f"{folder} already holds a keystore; refusing to overwrite it")
     read_shard(args.data)  # a missing or malformed shard fails before any key is made
     _check_store(args.store)
+    if args.ledger:
+        check_address(args.ledger)
     party = PartySettings(
         model=args.model, rounds=args.rounds, local_epochs=args.local_epochs,
         pretrain_epochs=args.pretrain_epochs, eval_samples=args.eval_samples,

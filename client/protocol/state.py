@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +21,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from client.errors import FppdlError
+
 STATE_FILE = "party-state.npz"
+
+
+class StateFileError(FppdlError, ValueError):
+    """The party's local state file is unreadable (damaged outside fppdl: writes are atomic)."""
+
+
+def _unreadable(path: Path, exc: BaseException) -> StateFileError:
+    return StateFileError(
+        f"local state {path} is unreadable ({type(exc).__name__}); it was damaged outside "
+        "fppdl: restore it from a backup, or move it away to start this party's local state "
+        "afresh (its points and actions are on the chain)"
+    )
 
 
 @dataclass
@@ -83,20 +98,23 @@ class PartyState:
         path = directory / STATE_FILE
         if not path.exists():
             return cls()
-        with np.load(path) as data:
-            meta = json.loads(bytes(data["meta"]).decode())
-            delta = data["delta"].astype(np.float32) if "delta" in data else None
-        return cls(
-            delta=delta,
-            trained_round=int(meta["trained_round"]),
-            applied_round=int(meta["applied_round"]),
-            assessed_epoch=int(meta["assessed_epoch"]),
-            assessed_any=bool(meta["assessed_any"]),
-            credibility={k: Fraction(n, d) for k, (n, d) in meta["credibility"].items()},
-            standalone_accuracy=meta["standalone_accuracy"],
-            records=list(meta["records"]),
-            events=list(meta["events"]),
-        )
+        try:
+            with np.load(path) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                delta = data["delta"].astype(np.float32) if "delta" in data else None
+            return cls(
+                delta=delta,
+                trained_round=int(meta["trained_round"]),
+                applied_round=int(meta["applied_round"]),
+                assessed_epoch=int(meta["assessed_epoch"]),
+                assessed_any=bool(meta["assessed_any"]),
+                credibility={k: Fraction(n, d) for k, (n, d) in meta["credibility"].items()},
+                standalone_accuracy=meta["standalone_accuracy"],
+                records=list(meta["records"]),
+                events=list(meta["events"]),
+            )
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            raise _unreadable(path, exc) from None
 
     @staticmethod
     def load_params(directory: Path) -> npt.NDArray[np.float32] | None:
@@ -104,5 +122,8 @@ class PartyState:
         path = directory / STATE_FILE
         if not path.exists():
             return None
-        with np.load(path) as data:
-            return data["params"].astype(np.float32) if "params" in data else None
+        try:
+            with np.load(path) as data:
+                return data["params"].astype(np.float32) if "params" in data else None
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise _unreadable(path, exc) from None

@@ -4,20 +4,30 @@ commands on the demo's parties (status, a request beyond the balance, a party ne
 from __future__ import annotations
 
 import json
+import os
+import pty
+import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from filelock import FileLock
+from web3 import Web3
 
 from client.chain.anvil import AnvilNode
+from client.chain.devnet import DEV_KEY
 from tests.cli.conftest import (
     CAST,
     PASSWORD_ENV,
+    REPO,
     TINY,
     Demo,
     assert_one_line_error,
+    cli_env,
     fppdl,
 )
 
@@ -147,3 +157,90 @@ def test_second_run_on_the_same_keystore_is_refused(demo: Demo) -> None:
     with FileLock(str(folder / "run.lock")):
         result = fppdl("party", "run", folder, "--password-file", demo.folder / "demo-password")
     assert_one_line_error(result, "another fppdl process is running", str(folder))
+
+
+def _copy_party(demo: Demo, tmp_path: Path, name: str = "party0") -> Path:
+    """A copy of a demo party folder (keystore, party.json, state), to damage freely."""
+    copy = tmp_path / name
+    shutil.copytree(demo.folder / name, copy)
+    return copy
+
+
+def test_a_damaged_state_file_is_one_line_and_left_alone(demo: Demo, tmp_path: Path) -> None:
+    folder = _copy_party(demo, tmp_path)
+    state = folder / "state" / "party-state.npz"
+    for damage in (b"", state.read_bytes()[:100]):  # empty (EOFError), truncated (BadZipFile)
+        state.write_bytes(damage)
+        result = fppdl("party", "status", folder, "--json")
+        assert_one_line_error(result, "unreadable", str(state))
+        assert state.read_bytes() == damage  # nothing overwrote it
+
+
+def test_a_keystore_without_its_kdf_is_one_line(demo: Demo, tmp_path: Path) -> None:
+    folder = _copy_party(demo, tmp_path)
+    signing = folder / "signing-key.json"
+    data = json.loads(signing.read_text())
+    del data["crypto"]["kdf"]
+    signing.write_text(json.dumps(data))
+    result = fppdl("party", "run", folder, "--password-file", demo.folder / "demo-password")
+    assert_one_line_error(result, "malformed", str(signing))
+
+
+def test_typos_in_endpoints_are_refused_and_never_saved(demo: Demo, tmp_path: Path) -> None:
+    folder = _copy_party(demo, tmp_path)
+    settings = (folder / "party.json").read_bytes()
+    w3 = Web3(Web3.HTTPProvider(demo.rpc_url))
+    # A contract that is not a ledger: 10 bytes of runtime code returning 42.
+    account = Account.from_key(DEV_KEY)
+    tx = {"data": "0x600a600c600039600a6000f3602a60005260206000f3", "gas": 100_000,
+          "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+          "chainId": int(w3.eth.chain_id), "maxFeePerGas": 2 * w3.eth.gas_price + 1,
+          "maxPriorityFeePerGas": 1}
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    )
+    not_a_ledger = receipt["contractAddress"]
+    cases = [
+        (["--ledger", not_a_ledger], "is not a ConsortiumLedger"),
+        (["--ledger", "0xLEDGER"], "is not an Ethereum address"),
+        (["--rpc-url", "http://127.0.0.1:9"], "no JSON-RPC node answers"),
+    ]
+    for flags, needle in cases:
+        assert_one_line_error(fppdl("party", "status", folder, *flags), needle)
+        assert (folder / "party.json").read_bytes() == settings
+    init = fppdl("party", "init", tmp_path / "new", "--data", demo.folder / "missing.npz",
+                 "--ledger", "0xLEDGER", "--password-env", PASSWORD_ENV)
+    assert init.returncode == 1 and "Traceback" not in init.stderr
+    assert not (tmp_path / "new" / "signing-key.json").exists()
+
+
+def test_state_prepared_and_settings_files_are_private(demo: Demo) -> None:
+    folder = demo.folder / "party0"
+    for path in (folder / "party.json", folder / "state" / "party-state.npz"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_end_of_input_at_the_password_prompt_is_one_line(demo: Demo, tmp_path: Path) -> None:
+    folder = _copy_party(demo, tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: fppdl on a terminal, so it prompts
+        os.chdir(REPO)
+        os.execvpe(sys.executable, [sys.executable, "-m", "client.cli", "party", "run",
+                                    str(folder)], cli_env())
+    output = b""
+    deadline = time.monotonic() + 60
+    while b"password:" not in output and time.monotonic() < deadline:
+        output += os.read(fd, 1024)
+    os.write(fd, b"\x04")  # Ctrl-D
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 1, text
+    assert "Traceback" not in text and "error: no password entered" in text
