@@ -32,7 +32,12 @@ import torch
 
 from client.chain.records import LedgerParams, ThresholdMode
 from client.chain.rules import credibility_threshold, removed_by_reports
-from trainer.credibility import agreement_rates, credibility_from_labels, low_quality
+from trainer.credibility import (
+    agreement_rates,
+    credibility_from_labels,
+    leave_one_out_matches,
+    suspects,
+)
 from trainer.data import (
     NUM_CLASSES,
     Dataset,
@@ -90,6 +95,8 @@ def _evaluate_round(
     n = len(parties)
     creds: dict[str, dict[str, Fraction]] = {}
     rates: dict[str, dict[str, Fraction]] = {}
+    matches: dict[str, dict[str, int]] = {}
+    samples: dict[str, int] = {}
     for owner in parties:
         rows = []
         for labeller in parties:
@@ -101,11 +108,16 @@ def _evaluate_round(
         matrix = np.vstack(rows).astype(np.int64)
         creds[owner] = credibility_from_labels(matrix, parties, owner)
         rates[owner] = agreement_rates(matrix, parties)
+        matches[owner] = leave_one_out_matches(matrix, parties)
+        samples[owner] = matrix.shape[1]
     out: dict[str, Any] = {"credibility": {o: {j: float(c) for j, c in cr.items()}
                                            for o, cr in creds.items()}}
     for name, params in RULES.items():
         c_th = credibility_threshold(params, n)
-        reports = {o: low_quality(creds[o], c_th) for o in parties}
+        # The protocol's report rule (client/protocol/evaluation.py): below the threshold and
+        # no better than random labelling.
+        reports = {o: suspects(creds[o], matches[o], samples[o], c_th, classes=NUM_CLASSES)
+                   for o in parties}
         out[f"reports_{name}"] = {o: sorted(r) for o, r in reports.items()}
         out[f"removed_{name}"] = removed_by_reports(params, reports, parties)
     out["agreement"] = {o: {j: float(r) for j, r in rt.items()} for o, rt in rates.items()}

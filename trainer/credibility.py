@@ -12,7 +12,10 @@ Conventions (documented in docs/design/trainer.md):
 
 - Majority label: plurality over all rows of the matrix; ties go to the smallest label.
 - Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \ i``).
-- A party is reported when its normalised credibility is *strictly* below the threshold.
+- A party is reported when its normalised credibility is *strictly* below the threshold and
+  its labels are no better than chance (:func:`better_than_chance`): weak-but-honest models
+  beat random labelling, free-riders do not. The second condition is ours, not the paper's:
+  without it, honest parties with little data were removed (see docs/design/trainer.md).
 - The threshold ``c_th`` and the removal quorum are the ledger's (deployment parameters,
   see ``client/chain/rules.py``); here they are only arguments.
 """
@@ -25,6 +28,7 @@ from fractions import Fraction
 from typing import TypeVar
 
 import numpy as np
+from scipy.stats import binom
 
 from trainer.errors import TrainerError
 
@@ -141,6 +145,44 @@ def credibility_from_labels(
     return {pid: Fraction(m, total) for pid, m in others}
 
 
+#: Significance of the chance test: a party whose labels match the others' plurality this
+#: often or more by luck alone, labelling uniformly at random, is "no better than chance".
+CHANCE_ALPHA = 0.01
+
+
+def leave_one_out_matches(labels: np.ndarray, parties: Sequence[Id]) -> dict[Id, int]:
+    """Return, per row, how many samples it labels like the plurality of the *other* rows.
+
+    Leaving the row out makes the reference independent of it: a party labelling at random
+    then matches each sample with probability exactly ``1 / classes``, however few parties
+    there are.
+    """
+    arr = _check_label_matrix(labels)
+    if len(parties) != arr.shape[0] or arr.shape[0] < 2:
+        raise CredibilityError("need one label row per party and at least two parties")
+    out: dict[Id, int] = {}
+    for k, pid in enumerate(parties):
+        rest = np.delete(arr, k, axis=0)
+        out[pid] = int((arr[k] == majority_labels(rest)).sum())
+    return out
+
+
+def better_than_chance(
+    matches: int, samples: int, *, classes: int, alpha: float = CHANCE_ALPHA
+) -> bool:
+    """Return whether ``matches`` of ``samples`` is significantly above random labelling.
+
+    One-sided binomial test against ``Binomial(samples, 1 / classes)``: True when the chance
+    of matching at least this often by labelling uniformly at random is below ``alpha``.
+    """
+    if samples <= 0:
+        return False
+    if not 0 <= matches <= samples or classes < 2:
+        raise CredibilityError(f"need 0 <= matches <= samples and classes >= 2, got "
+                               f"{matches}, {samples}, {classes}")
+    return bool(binom.sf(matches - 1, samples, 1.0 / classes) < alpha)
+
+
 def agreement_rates(labels: np.ndarray, parties: Sequence[Id]) -> dict[Id, Fraction]:
     """Unnormalised ``c^j = m_j / u`` for every row (the owner's included)."""
     arr = _check_label_matrix(labels)
@@ -197,3 +239,28 @@ def low_quality(
     """
     limit = as_fraction(c_th)
     return {pid for pid, c in credibility.items() if Fraction(c) < limit}
+
+
+def suspects(
+    credibility: Mapping[Id, Fraction],
+    matches: Mapping[Id, int],
+    samples: int,
+    c_th: Fraction | float | int | tuple[int, int],
+    *,
+    classes: int,
+    alpha: float = CHANCE_ALPHA,
+) -> set[Id]:
+    """Return the parties an evaluator reports as low quality after one assessment.
+
+    A party is reported when its normalised credibility is below ``c_th`` (:func:`low_quality`)
+    AND its ``matches`` (:func:`leave_one_out_matches` over ``samples`` samples) are no better
+    than uniform random labelling (:func:`better_than_chance`). A party with no matches entry
+    sent no labels and is judged on its credibility alone.
+    """
+    low = low_quality(credibility, c_th)
+    return {
+        p for p in low
+        if p not in matches or not better_than_chance(matches[p], samples, classes=classes,
+                                                     alpha=alpha)
+    }
+

@@ -25,7 +25,13 @@ from client.protocol.messages import LabelMessage, MessageFormatError, evaluatio
 from client.protocol.peers import PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from storage import StorageError
-from trainer.credibility import credibility_from_labels, low_quality, normalise, update_credibility
+from trainer.credibility import (
+    credibility_from_labels,
+    leave_one_out_matches,
+    normalise,
+    suspects,
+    update_credibility,
+)
 from trainer.data import NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -121,23 +127,27 @@ class MutualEvaluation:
                 continue
             rows.append(message.labels.astype(np.int64))
             ids.append(sender)
+        matches: dict[str, int] = {}
         if len(ids) >= 2:
+            matrix = np.stack(rows)
             self._state.credibility = self._updated(
-                epoch, others, credibility_from_labels(np.stack(rows), ids, owner=self._me)
+                epoch, others, credibility_from_labels(matrix, ids, owner=self._me)
             )
+            matches = leave_one_out_matches(matrix, ids)
         threshold = self._ledger.credibility_threshold()
-        suspects = sorted(
-            low_quality(self._state.credibility, (threshold.numerator, threshold.denominator))
-        )
-        # A party whose registration or samples are unusable is reported whatever its labels.
-        faulty = [p for p in others if not self._peers.usable(p)]
-        suspects = sorted({s for s in suspects if s in others} | set(faulty))
-        if suspects:
+        # Below the ledger's threshold AND no better than random labelling (a weak but honest
+        # model beats chance, a free-rider does not); a party whose registration or samples
+        # are unusable is reported whatever its labels.
+        low = suspects(self._state.credibility, matches, len(subset),
+                       (threshold.numerator, threshold.denominator), classes=NUM_CLASSES)
+        faulty = {p for p in others if not self._peers.usable(p)}
+        reported = sorted({p for p in low if p in others} | faulty)
+        if reported:
             try:
-                self._ledger.report_low_quality(epoch, suspects)
+                self._ledger.report_low_quality(epoch, reported)
             except LedgerError as err:
                 log.debug("report by %s not accepted: %s", self._me, err)
-            self._state.record("reported", round=epoch, suspects=suspects)
+            self._state.record("reported", round=epoch, suspects=reported)
         self._state.assessed_epoch = epoch
         self._state.assessed_any = True
         return True

@@ -14,7 +14,9 @@ from client.chain.rules import RuleError, credibility_threshold, removal_quorum,
 from trainer.credibility import (
     CredibilityError,
     agreement_rates,
+    better_than_chance,
     credibility_from_labels,
+    leave_one_out_matches,
     low_quality,
     majority_labels,
     match_counts,
@@ -175,3 +177,26 @@ def test_credibility_properties(case: tuple[int, list[list[int]]]) -> None:
     perm = list(reversed(range(n)))
     cred_p = credibility_from_labels(labels[perm], [ids[k] for k in perm], owner=ids[0])
     assert cred_p == cred
+
+
+def test_leave_one_out_matches_do_not_count_the_row_itself() -> None:
+    labels = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 0, 0], [1, 2, 3, 4]])
+    # Row c's own votes never make its reference: against the others it matches 2 of 4.
+    assert leave_one_out_matches(labels, ["a", "b", "c", "d"]) == {"a": 4, "b": 4, "c": 2, "d": 4}
+    # With two rows each one's reference is the other row.
+    assert leave_one_out_matches(labels[[0, 2]], ["a", "c"]) == {"a": 2, "c": 2}
+
+
+def test_random_labels_are_no_better_than_chance_and_weak_models_are() -> None:
+    rng = np.random.default_rng(3)
+    reference = rng.integers(0, 10, size=200)
+    flagged = 0
+    for _ in range(200):
+        guesses = rng.integers(0, 10, size=200)
+        flagged += better_than_chance(int((guesses == reference).sum()), 200, classes=10)
+    assert flagged <= 8  # alpha = 1%: a random labeller passes ~2 times in 200
+    # A weak model agreeing on 30% of 40 samples is clearly better than random.
+    assert better_than_chance(12, 40, classes=10)
+    assert not better_than_chance(0, 0, classes=10)
+    with pytest.raises(CredibilityError):
+        better_than_chance(5, 4, classes=10)

@@ -42,17 +42,13 @@ def test_consortium_up_three_processes(tmp_path: Path) -> None:
     ledger = json.loads((out / "ledger.json").read_text())
     assert len(ledger["parties"]) == 3 and ledger["round"] >= 2
     assert len(ledger["uploads"]) > 0
-    removed = {r["party"] for r in ledger["removals"]}
-    assert len(removed) <= 1
+    # Every party is honest: even at these tiny settings nobody is voted out.
+    assert ledger["removals"] == []
     for i in range(3):
         assert f"party{i} finished (exit 0)" in result.stdout
         log = (out / f"party{i}" / "party.log").read_text()
         assert "Traceback" not in log
-        address = ADDRESS.findall(result.stdout.split(f"party{i} (")[1])[0]
-        if address in removed:  # the tiny DPGAN's samples can get a party voted out
-            assert "removed from the credible set" in log
-        else:
-            assert "done: 1 rounds" in log
+        assert "done: 1 rounds" in log
     # each process held only its own keystore and shard
     keys = {(out / f"party{i}" / "signing-key.json").read_text() for i in range(3)}
     assert len(keys) == 3
