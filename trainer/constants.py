@@ -25,8 +25,6 @@ DEFAULT_DELTA: Final = 1e-5
 #: Stride between the training seeds of the parties of one run (party i of run seed s trains
 #: with ``s * PARTY_SEED_STRIDE + i``), so runs with different seeds never share a party seed.
 PARTY_SEED_STRIDE: Final = 1000
-#: Offset of the seed that draws a party's released samples from its trained DPGAN.
-RELEASE_SEED_OFFSET: Final = 500
 
 
 def party_seed(run_seed: int, index: int) -> int:

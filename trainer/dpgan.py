@@ -9,8 +9,8 @@ Architecture (opacus needs per-sample gradients): a class-conditional DCGAN whos
 discriminator uses GroupNorm instead of BatchNorm (BatchNorm mixes examples of a batch) and a
 projection head, trained with the non-saturating BCE loss (no gradient penalty, which would
 need double backward). The paper uses an improved WGAN (gradient penalty), which opacus cannot
-train privately; see README.md. Conditioning on the (private) labels avoids mode
-collapse; released samples carry no labels.
+train privately (see docs/design/trainer.md#dpgan-trainerdpganpy). Conditioning on the
+(private) labels avoids mode collapse; released samples carry no labels.
 
 Accounting: the noise multiplier is chosen by opacus for the planned number of epochs so that
 the RDP accountant's epsilon at the end is at most the target; the loop is also capped at
@@ -386,7 +386,8 @@ def _train(
     opt_d = torch.optim.Adam(disc_net.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
     with warnings.catch_warnings():
-        # opacus warns that secure_mode is off; README.md says why and what it means.
+        # opacus warns that secure_mode is off; why, and what it means, is in
+        # docs/design/trainer.md#what-epsilon-means-here-and-what-the-samples-can-leak.
         warnings.simplefilter("ignore", UserWarning)
         engine = PrivacyEngine(accountant=ACCOUNTANT)
         try:
@@ -605,7 +606,9 @@ def release_samples(result: DPGANResult, u: int, seed: int) -> SampleRelease:
     u : int
         Number of samples (``u_i``; the paper uses 1000).
     seed : int
-        Seeds the generator's input noise; not revealed in the release.
+        Seeds the generator's input noise and the class order. It must be secret: whoever
+        knows it knows which class each sample was drawn for and can pass mutual evaluation
+        without a model, so a deployment draws it from OS randomness (``client.compose``).
     """
     if u < 1:
         raise DPGANError(f"u must be >= 1, got {u}")
