@@ -21,6 +21,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from client.identity import PartyIdentity
 from client.protocol.aggregation import DEFAULT_RULE
 from client.protocol.config import ProtocolConfig
 from client.protocol.market import DEFAULT_BUDGET_POLICY
+from client.protocol.settings import ConsortiumSettings
 from client.shards import Shard
 from client.timing import PhaseTimer, timed
 from storage import ContentStore
@@ -65,6 +67,11 @@ class PreparationError(FppdlError, ValueError):
 
 def _say_nothing(_message: str) -> None:
     """Discard a progress message."""
+
+
+def _fraction_text(value: float) -> str:
+    frac = Fraction(value).limit_denominator(10**6)
+    return f"{frac.numerator}/{frac.denominator}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,28 @@ class PartySettings:
     def with_(self, **changes: Any) -> PartySettings:
         """Return a copy with the non-None ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def consortium(self) -> ConsortiumSettings:
+        """Return the part every party of the consortium must share (stored by the ledger)."""
+        protocol = self.protocol()
+        return ConsortiumSettings(
+            rounds=self.rounds, model=self.model, init_seed=self.init_seed,
+            aggregation=self.aggregation, rule_options=dict(self.rule_options),
+            budget_policy=self.budget_policy,
+            budget_fraction=_fraction_text(self.budget_fraction),
+            eval_samples=self.eval_samples, ring_bits=protocol.ring_bits,
+            neighbours=protocol.neighbours,
+        )
+
+    def adopt(self, shared: ConsortiumSettings) -> PartySettings:
+        """Return these settings with the consortium's shared values (``party init``)."""
+        return replace(
+            self, rounds=shared.rounds, model=shared.model, init_seed=shared.init_seed,
+            aggregation=shared.aggregation, rule_options=shared.rule_option_values(),
+            budget_policy=shared.budget_policy,
+            budget_fraction=float(shared.budget_fraction_value()),
+            eval_samples=shared.eval_samples,
+        )
 
     def as_json(self) -> dict[str, Any]:
         """Return the settings as a JSON object."""

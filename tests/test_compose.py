@@ -41,3 +41,20 @@ def test_a_preparation_is_cached_by_what_determines_it(shard: Shard, tmp_path: P
     cached[0].write_bytes(b"not a preparation")
     with pytest.raises(PreparationError, match="delete it to redo it"):
         PreparedParty.load(cached[0])
+
+
+def test_consortium_settings_round_trip_canonically_and_name_differences() -> None:
+    from client.protocol.settings import ConsortiumSettings, SettingsError
+
+    shared = SETTINGS.with_(rule_options={"max_step_ratio": 1.5}).consortium()
+    data = shared.to_bytes()
+    assert ConsortiumSettings.from_bytes(data) == shared
+    assert b"1.5" not in data and b'"3/2"' in data  # exact fractions, never floats
+    assert PartySettings(seed=9).adopt(shared).consortium() == shared
+    other = SETTINGS.with_(rounds=7, aggregation="average",
+                           rule_options={"max_step_ratio": 1.5}).consortium()
+    assert [d.split(":")[0] for d in shared.differences(other)] == ["rounds", "aggregation"]
+    for junk in (b"{", data.replace(b'"version":1', b'"version":2'), data + b" ", b"x" * 5000,
+                 data.replace(b'"rounds":3', b'"rounds":"3"')):
+        with pytest.raises(SettingsError):
+            ConsortiumSettings.from_bytes(junk)
