@@ -16,9 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
+from client.adversary import PARTY_KINDS, Adversary, Outcome, adversary_report, make_adversary
 from client.chain.devnet import PARTY_FUNDING_WEI, fund, mine
 from client.chain.ledger import Ledger, connect
 from client.chain.records import PartyStatus, Phase
@@ -147,10 +149,15 @@ def plan_parties(
 class Consortium:
     """Parties composed from plans, stepped in one process until their last round."""
 
-    def __init__(self, ledger: Ledger, members: list[Member], deploy_block: int) -> None:
+    def __init__(
+        self, ledger: Ledger, members: list[Member], deploy_block: int,
+        adversaries: Sequence[Adversary] = (),
+    ) -> None:
         self.ledger = ledger
         self.members = members
         self.deploy_block = deploy_block
+        #: Attackers registered next to the parties (stepped like them, never composed).
+        self.adversaries = list(adversaries)
         #: Wall seconds of the run per epoch, and the part spent advancing the devnet.
         self.wall_seconds: dict[int, float] = {}
         self.wait_seconds: dict[int, float] = {}
@@ -169,6 +176,7 @@ class Consortium:
         wrap_learner: Callable[[Learner], Learner] | None = None,
         state_dir_for: Callable[[PartyPlan], Path] | None = None,
         extra_parties: int = 0,
+        adversary: str | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> Consortium:
         """Deploy a fresh ledger (through the migrations) and compose each :class:`Party`.
@@ -178,17 +186,24 @@ class Consortium:
         default); their accounts are funded from ``funder``. ``store_for(i)`` opens party
         i's handle on the shared store; ``wrap_learner`` lets tests observe each learner.
         ``extra_parties`` leaves room in the registry for registrants that are not composed
-        here (adversaries in tests and in the demo); registration waits for them.
+        here (tests register them by hand); registration waits for them until its deadline.
+        ``adversary`` adds one attacker of that kind (:mod:`client.adversary`): a full party
+        for ``free-rider`` (plan it with ``spec.free_riders``), otherwise a registrant.
         """
         say = progress or (lambda _msg: None)
         w3 = connect(rpc_url)
         chosen = list(identities) if identities is not None else [
             PartyIdentity.generate() for _ in plans
         ]
-        fund(w3, funder, [ident.address for ident in chosen], PARTY_FUNDING_WEI)
+        attackers = 1 if adversary is not None and adversary not in PARTY_KINDS else 0
+        attacker = Account.create() if attackers else None
+        fund(w3, funder, [ident.address for ident in chosen]
+             + ([attacker.address] if attacker else []), PARTY_FUNDING_WEI)
+        room = extra_parties + attackers
         params = deployment_parameters(
-            model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans) + extra_parties,
-            blocks=spec.blocks, current_block=int(w3.eth.block_number),
+            model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans),
+            max_parties=len(plans) + room, blocks=spec.blocks,
+            current_block=int(w3.eth.block_number),
         )
         ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
         say(f"ledger deployed at {ledger.address} (block {deploy_block})")
@@ -206,7 +221,11 @@ class Consortium:
             p = plan.prepared
             members.append(Member(party, p.name, p.data_size, p.level, p.standalone_accuracy,
                                   p.free_rider, p.dpgan_epsilon))
-        return cls(ledger, members, deploy_block)
+        adversaries = []
+        if attacker is not None and adversary is not None:
+            adversaries.append(make_adversary(adversary, attacker, ledger, store_for(len(plans))))
+            say(f"adversary {adversary} at {attacker.address}")
+        return cls(ledger, members, deploy_block, adversaries)
 
     def run(
         self,
@@ -228,6 +247,9 @@ class Consortium:
             moved = False
             pass_epoch = self.ledger.current_round()
             pass_start = time.perf_counter()
+            for attacker in self.adversaries:
+                while attacker.step():
+                    moved = True
             for member in active:
                 if skip is not None and skip(member, self.ledger.current_round()):
                     continue
@@ -348,7 +370,7 @@ class Consortium:
         for address in ledger.parties():  # every registrant, composed here or not
             points = ledger.points_of(address)
             held += points.balance + points.escrowed
-        return {
+        results: dict[str, Any] = {
             "ledger": ledger.address,
             "chain_id": int(ledger.w3.eth.chain_id),
             "rounds": max((len(r["accuracy_per_round"]) for r in rows), default=0),
@@ -360,6 +382,26 @@ class Consortium:
             "total_points": total,
             "points_conserved": total == held,
         }
+        outcome = self._adversary_outcome()
+        if outcome is not None:
+            rounds = max(m.party.config.rounds for m in self.members)
+            honest = [r for r in rows if not r["free_rider"]]
+            results["adversary"] = adversary_report(
+                outcome, honest=honest, rounds=rounds, points_conserved=total == held
+            )
+        return results
+
+    def _adversary_outcome(self) -> Outcome | None:
+        if self.adversaries:
+            return self.adversaries[0].outcome()
+        riders = [m for m in self.members if m.free_rider]
+        if not riders:
+            return None
+        removal = next((r for r in self.ledger.removals(self.deploy_block)
+                        if r.party == riders[0].party.address), None)
+        if removal is not None:
+            return Outcome("free-rider", "removed", removal.epoch)
+        return Outcome("free-rider", "not stopped", None)
 
     def _chain_totals(self) -> tuple[int, int]:
         """Return the transactions to the ledger and their gas (each emits an event)."""

@@ -98,6 +98,7 @@ def deploy_consortium(
         rounds: int = 2,
         honest: int = 4,
         extra_parties: int = 0,
+        adversary: str | None = None,
         **protocol: Any,
     ) -> Consortium:
         chosen: Sequence[PartyPlan] = [*prepared[:honest], *(prepared[4:] if free_rider else [])]
@@ -107,7 +108,7 @@ def deploy_consortium(
         return Consortium.deploy(
             SPEC, plans, rpc_url=anvil.rpc_url, funder=dev_accounts[0],
             store_for=lambda _i: shared, workdir=tmp_path / "parties",
-            wrap_learner=RecordingLearner, extra_parties=extra_parties,
+            wrap_learner=RecordingLearner, extra_parties=extra_parties, adversary=adversary,
         )
 
     yield factory
