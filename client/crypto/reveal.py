@@ -32,6 +32,7 @@ never leave a revealed secret unrecorded.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import struct
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ from client.crypto.constants import (
     DEFAULT_MIN_ACCEPTED,
     DIGEST_LEN,
     GUARD_VERSION,
+    LABEL_RECEIPT,
     MAX_U64,
     SEED_LEN,
     UNMASK_MAGIC,
@@ -88,12 +90,15 @@ class RevealPlan:
         reveals; fetch each envelope by that digest and pass it to :meth:`RevealGuard.reveal`.
     pairs : tuple of bytes
         Excluded neighbours whose pair seed with the holder it reveals.
+    receipt_digest : bytes
+        SHA-256 of the receipt the plan follows (all-zero without a receipt).
     """
 
     context_digest: bytes
     holder: bytes
     shares: tuple[tuple[bytes, bytes], ...]
     pairs: tuple[bytes, ...]
+    receipt_digest: bytes = bytes(DIGEST_LEN)
 
     @property
     def share_senders(self) -> tuple[bytes, ...]:
@@ -147,13 +152,14 @@ def decide_reveals(
     if receipt is None:
         return RevealPlan(ctx.digest, holder, (), ())
     accepted = check_receipt(ctx, receipt, uploads=uploads, min_accepted=min_accepted)
+    receipt_digest = hashlib.sha256(LABEL_RECEIPT + receipt.to_bytes()).digest()
     shares, pairs = [], []
     for sender in ctx.neighbours_of(holder):
         if sender in accepted:
             shares.append((sender, accepted[sender]))
         elif holder in accepted:
             pairs.append(sender)
-    return RevealPlan(ctx.digest, holder, tuple(shares), tuple(pairs))
+    return RevealPlan(ctx.digest, holder, tuple(shares), tuple(pairs), receipt_digest)
 
 
 @dataclass(frozen=True, repr=False)
@@ -255,6 +261,13 @@ class RevealOutcome:
     unreadable: tuple[bytes, ...]
 
 
+def _pin(ctx: RoundContext, plan: RevealPlan) -> str:
+    # What a (round, receiver) is pinned to once anything was revealed: one sender set and
+    # one receipt. Neighbours can only be consistent with each other if the chain holds a
+    # single receipt per request; this makes each one at least consistent with itself.
+    return ctx.digest.hex() + plan.receipt_digest.hex()
+
+
 def _key(round_: int, receiver: bytes, sender: bytes | None = None) -> str:
     base = f"{round_}:{receiver.hex()}"
     return base if sender is None else f"{base}:{sender.hex()}"
@@ -299,13 +312,6 @@ class RevealGuard:
                 f"round {ctx.round} was pruned from the guard: nothing is revealed for it",
                 culprit=ctx.receiver,
             )
-        known = self.contexts.get(_key(ctx.round, ctx.receiver))
-        if known is not None and known != ctx.digest.hex():
-            raise RevealConflictError(
-                f"already revealed to 0x{ctx.receiver.hex()} in round {ctx.round} under "
-                "another sender set",
-                culprit=ctx.receiver,
-            )
         for sender, kind in plan.kinds().items():
             before = self.kind_revealed(ctx.round, ctx.receiver, sender)
             if before is not None and before != kind:
@@ -316,6 +322,14 @@ class RevealGuard:
                     culprit=ctx.receiver,
                     sender=sender,
                 )
+        known = self.contexts.get(_key(ctx.round, ctx.receiver))
+        if known is not None and not plan.empty and known != _pin(ctx, plan):
+            other_set = not known.startswith(ctx.digest.hex())
+            raise RevealConflictError(
+                f"already revealed to 0x{ctx.receiver.hex()} in round {ctx.round} under "
+                + ("another sender set" if other_set else "another receipt"),
+                culprit=ctx.receiver,
+            )
 
     def reveal(
         self,
@@ -376,7 +390,7 @@ class RevealGuard:
             dict(self.revealed),
         )
         if not plan.empty:
-            updated.contexts[_key(ctx.round, ctx.receiver)] = ctx.digest.hex()
+            updated.contexts[_key(ctx.round, ctx.receiver)] = _pin(ctx, plan)
             for sender, kind in plan.kinds().items():
                 updated.revealed[_key(ctx.round, ctx.receiver, sender)] = kind.name.lower()
             persist(updated.to_bytes())
@@ -469,7 +483,7 @@ class RevealGuard:
         if not isinstance(contexts, dict) or not isinstance(revealed, dict):
             raise GuardFormatError("reveal guard has bad tables")
         for k, v in contexts.items():
-            if not (_valid_key(k, 2) and isinstance(v, str) and _is_hex(v, DIGEST_LEN)):
+            if not (_valid_key(k, 2) and isinstance(v, str) and _is_hex(v, 2 * DIGEST_LEN)):
                 raise GuardFormatError(f"reveal guard has a bad context entry {k!r}")
         for k, v in revealed.items():
             if not (_valid_key(k, 3) and v in ("share", "pair")):
