@@ -18,8 +18,9 @@ made by the party named on its left; ``uploads`` is sender -> on-chain digest)::
     publish(receipt.to_bytes())                        # kind "receipt", public
 
     # each sender, as a neighbour (guard loaded from its state):
-    plan = decide_reveals(ctx, me, uploads=uploads, receipt=receipt, min_accepted=...)
-    out = guard.reveal(ctx, plan, holder_keys=my_keys, peer_publics=x25519_by_address,
+    plan = decide_reveals(ctx, me, uploads=uploads, receipt=receipt, min_accepted=m)
+    out = guard.reveal(ctx, uploads=uploads, receipt=receipt, min_accepted=m,
+                       holder_keys=my_keys, peer_publics=x25519_by_address,
                        envelopes={x: get(d) for x, d in plan.shares}, persist=save_guard)
     send_note(out.message.to_bytes())                  # kind "unmask", to the receiver
 

@@ -188,8 +188,9 @@ def _read_header(r: _Reader) -> EnvelopeHeader:
 def parse_header(data: bytes | bytearray | memoryview) -> tuple[EnvelopeHeader, bytes]:
     """Parse only the public header at the front of ``data`` (an envelope or a prefix of one).
 
-    A share holder needs nothing else, so a store that serves byte ranges can hand it the
-    first few kilobytes of an envelope instead of the whole payload.
+    A share holder needs nothing else. (A store serving verified byte ranges could hand it
+    the first few kilobytes only; an unverified prefix must not be used, since a share read
+    from anything but the committed envelope may belong to an envelope never uploaded.)
 
     Returns
     -------

@@ -87,7 +87,7 @@ class RevealPlan:
         The neighbour that reveals.
     shares : tuple of (bytes, bytes)
         (sender, accepted envelope digest) for each neighbour whose self-mask share it
-        reveals; fetch each envelope by that digest and pass it to :meth:`RevealGuard.reveal`.
+        reveals; fetch each envelope by that digest for :meth:`RevealGuard.reveal`.
     pairs : tuple of bytes
         Excluded neighbours whose pair seed with the holder it reveals.
     receipt_digest : bytes
@@ -279,7 +279,8 @@ class RevealGuard:
 
     Create it once per party and consortium, store :meth:`to_bytes` with the party's state,
     and reload it with :meth:`from_bytes` after a restart. Every reveal goes through
-    :meth:`reveal`; there is no other public way to produce an unmask message.
+    :meth:`reveal`, which applies the rule itself and refuses whatever contradicts what this
+    party revealed before.
     """
 
     holder: bytes
@@ -334,28 +335,34 @@ class RevealGuard:
     def reveal(
         self,
         ctx: RoundContext,
-        plan: RevealPlan,
         *,
+        uploads: Mapping[bytes, bytes],
+        receipt: Receipt | None,
+        min_accepted: int = DEFAULT_MIN_ACCEPTED,
         holder_keys: PartyKeys,
         peer_publics: Mapping[bytes, bytes],
         envelopes: Mapping[bytes, bytes],
         persist: Callable[[bytes], None],
     ) -> RevealOutcome:
-        """Record ``plan``, persist the guard, then build the unmask message.
+        """Apply the rule, record the decision, persist the guard, then build the message.
+
+        The plan is recomputed here with :func:`decide_reveals` from the same inputs, so no
+        hand-made plan can get past the rule.
 
         Parameters
         ----------
         ctx : RoundContext
             The request.
-        plan : RevealPlan
-            From :func:`decide_reveals` for this holder.
+        uploads, receipt, min_accepted
+            As for :func:`decide_reveals` (call it first to learn which envelopes to fetch).
         holder_keys : PartyKeys
             The holder's private keys.
         peer_publics : mapping
             Address -> registered X25519 public key (covering the holder's neighbours).
         envelopes : mapping
             Sender -> envelope bytes fetched by the accepted digest, for each
-            ``plan.share_senders`` (a prefix holding the whole header is enough).
+            ``plan.share_senders``, through the store's verifying ``get`` (only the header
+            is read, but it must be the committed envelope's).
         persist : callable
             Called with the updated :meth:`to_bytes` before anything is returned; it must
             write them durably (if it raises, nothing is recorded or revealed).
@@ -364,7 +371,12 @@ class RevealGuard:
         ------
         RevealConflictError
             If the plan contradicts an earlier reveal (nothing is revealed).
+        InvalidReceiptError
+            If the receipt breaks the rule (nothing is revealed).
         """
+        plan = decide_reveals(
+            ctx, self.holder, uploads=uploads, receipt=receipt, min_accepted=min_accepted
+        )
         self.check(ctx, plan)
         holder = self.holder
         items: list[UnmaskItem] = []

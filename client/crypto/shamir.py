@@ -11,6 +11,7 @@ Elements are encoded as 32 big-endian bytes; an encoding >= p is malformed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from client.crypto.constants import SHAMIR_PRIME, SHARE_LEN
 from client.crypto.errors import ContextError
@@ -81,15 +82,23 @@ def reconstruct(points: Mapping[int, int] | Sequence[tuple[int, int]]) -> int:
         Distinct non-zero abscissae x (holder index + 1) and their shares y.
     """
     items = list(points.items()) if isinstance(points, Mapping) else list(points)
-    xs = [x % P for x, _ in items]
+    xs = tuple(x % P for x, _ in items)
     if not items or len(set(xs)) != len(xs) or 0 in xs:
         raise ContextError("reconstruction needs distinct non-zero abscissae")
-    secret = 0
-    for i, (xi, yi) in enumerate(items):
+    weights = _lagrange_at_zero(xs)
+    return sum(w * (y % P) for w, (_, y) in zip(weights, items, strict=True)) % P
+
+
+@lru_cache(maxsize=256)
+def _lagrange_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
+    # A receiver rebuilds one seed per accepted sender, usually from the same holder
+    # positions (1..t), so the O(t^2) weights are computed once per position set.
+    weights = []
+    for i, xi in enumerate(xs):
         num, den = 1, 1
-        for j, (xj, _) in enumerate(items):
+        for j, xj in enumerate(xs):
             if j != i:
                 num = num * xj % P
                 den = den * (xj - xi) % P
-        secret = (secret + yi * num * pow(den, -1, P)) % P
-    return secret
+        weights.append(num * pow(den, -1, P) % P)
+    return tuple(weights)

@@ -122,7 +122,9 @@ class Consortium:
         envelopes = {x: store[d] for x, d in plan.shares if d in store}
         out = self.guard(holder).reveal(
             self.ctx,
-            plan,
+            uploads=uploads,
+            receipt=receipt,
+            min_accepted=min_accepted,
             holder_keys=self.keys[holder],
             peer_publics=self.x25519,
             envelopes=envelopes,
@@ -173,6 +175,9 @@ class RoundRun:
     uploads: dict[bytes, bytes]
     receipt: Receipt
     unmasks: list[UnmaskMessage]
+
+    def store_by_sender(self) -> dict[bytes, bytes]:
+        return {a: s.blob for a, s in self.sealed.items()}
 
     def opened(self) -> list[MaskedShare]:
         c = self.consortium

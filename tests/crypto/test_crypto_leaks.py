@@ -302,10 +302,10 @@ def test_restarted_neighbours_keep_refusing(make_consortium: ConsortiumFactory) 
     for h in c.ctx.neighbours_of(x):
         restarted = RevealGuard.from_bytes(c.saved[h], holder=h, chain_id=CHAIN_ID,
                                            contract=CONTRACT)
-        plan = decide_reveals(c.ctx, h, uploads=run.uploads, receipt=second)
         with pytest.raises(RevealConflictError):
-            restarted.reveal(c.ctx, plan, holder_keys=c.keys[h], peer_publics=c.x25519,
-                             envelopes={}, persist=lambda _: None)
+            restarted.reveal(c.ctx, uploads=run.uploads, receipt=second,
+                             holder_keys=c.keys[h], peer_publics=c.x25519,
+                             envelopes=run.store_by_sender(), persist=lambda _: None)
     k = receiver_knowledge(c, x, blobs=run.store.values(), unmasks=run.unmasks)
     assert len(k.shares) == len(c.ctx.neighbours_of(x))  # the self-mask is known ...
     total = run.aggregate().values()

@@ -154,8 +154,9 @@ def test_guard_refuses_the_other_kind_even_after_a_restart(
     assert plan.kinds()[x] is RevealKind.PAIR
     persisted: list[bytes] = []
     with pytest.raises(RevealConflictError, match="already revealed") as info:
-        guard.reveal(c.ctx, plan, holder_keys=c.keys[h], peer_publics=c.x25519,
-                     envelopes={}, persist=persisted.append)
+        guard.reveal(c.ctx, uploads=run.uploads, receipt=second, holder_keys=c.keys[h],
+                     peer_publics=c.x25519, envelopes=run.store_by_sender(),
+                     persist=persisted.append)
     assert info.value.sender == x and info.value.culprit == c.ctx.receiver
     assert persisted == []  # nothing recorded, nothing revealed
     # The same plan again (a restart between persisting and sending) gives the same message.
@@ -178,14 +179,14 @@ def test_guard_persists_before_returning_and_survives_a_failed_write(
     def failing(_: bytes) -> None:
         raise OSError("disk full")
 
+    envelopes = {x: sealed[x].blob for x in plan.share_senders}
+    kw = {"uploads": ups, "receipt": receipt, "holder_keys": c.keys[h],
+          "peer_publics": c.x25519, "envelopes": envelopes}
     with pytest.raises(OSError, match="disk full"):
-        guard.reveal(c.ctx, plan, holder_keys=c.keys[h], peer_publics=c.x25519,
-                     envelopes={x: sealed[x].blob for x in plan.share_senders}, persist=failing)
+        guard.reveal(c.ctx, persist=failing, **kw)  # type: ignore[arg-type]
     assert guard.revealed == {}
     written: list[bytes] = []
-    out = guard.reveal(c.ctx, plan, holder_keys=c.keys[h], peer_publics=c.x25519,
-                       envelopes={x: sealed[x].blob for x in plan.share_senders},
-                       persist=written.append)
+    out = guard.reveal(c.ctx, persist=written.append, **kw)  # type: ignore[arg-type]
     assert len(out.message.items) == 2 and out.unreadable == ()
     assert RevealGuard.from_bytes(written[0], holder=h, chain_id=CHAIN_ID,
                                   contract=CONTRACT) == guard
@@ -203,16 +204,16 @@ def test_guard_refuses_another_sender_set_and_pruned_rounds(
     sub = Consortium(shrunk, {a: c.keys[a] for a in shrunk.senders}, c.receiver_keys)
     sub_sealed = sub.seal_all(sparse_vectors(shrunk.senders, 20, seed=4), quant)
     ups = {a: digest(s.blob) for a, s in sub_sealed.items()}
-    plan = decide_reveals(shrunk, h, uploads=ups, receipt=make_receipt(shrunk, uploads=ups))
     with pytest.raises(RevealConflictError, match="another sender set"):
-        guard.reveal(shrunk, plan, holder_keys=c.keys[h], peer_publics=c.x25519,
-                     envelopes={}, persist=lambda _: None)
+        guard.reveal(shrunk, uploads=ups, receipt=make_receipt(shrunk, uploads=ups),
+                     holder_keys=c.keys[h], peer_publics=c.x25519,
+                     envelopes={a: s.blob for a, s in sub_sealed.items()},
+                     persist=lambda _: None)
     guard.prune(c.ctx.round + 1)
     assert guard.revealed == {} and guard.floor == c.ctx.round + 1
-    plan = decide_reveals(c.ctx, h, uploads=run.uploads, receipt=run.receipt)
     with pytest.raises(RevealConflictError, match="pruned"):
-        guard.reveal(c.ctx, plan, holder_keys=c.keys[h], peer_publics=c.x25519,
-                     envelopes={}, persist=lambda _: None)
+        guard.reveal(c.ctx, uploads=run.uploads, receipt=run.receipt, holder_keys=c.keys[h],
+                     peer_publics=c.x25519, envelopes={}, persist=lambda _: None)
 
 
 def test_guard_bytes_are_checked(make_consortium: ConsortiumFactory) -> None:

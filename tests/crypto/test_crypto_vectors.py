@@ -109,7 +109,8 @@ def test_frozen_envelopes_open_to_the_frozen_sums(case: dict[str, Any]) -> None:
         for holder, k, frozen in zip(ctx.senders, keys, case[unmask_key], strict=True):
             plan = decide_reveals(ctx, holder, uploads=uploads, receipt=receipt)
             guard = RevealGuard(holder=holder, chain_id=ctx.chain_id, contract=ctx.contract)
-            out = guard.reveal(ctx, plan, holder_keys=k, peer_publics=publics,
+            out = guard.reveal(ctx, uploads=uploads, receipt=receipt, holder_keys=k,
+                               peer_publics=publics,
                                envelopes={x: blobs[x] for x in plan.share_senders},
                                persist=lambda _: None)
             assert out.message.to_bytes().hex() == frozen

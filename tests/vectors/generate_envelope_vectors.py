@@ -52,8 +52,9 @@ def _unmasks(
         plan = decide_reveals(ctx, holder, uploads=uploads, receipt=receipt)
         guard = RevealGuard(holder=holder, chain_id=ctx.chain_id, contract=ctx.contract)
         envelopes = {x: blobs[x] for x in plan.share_senders}
-        outcome = guard.reveal(ctx, plan, holder_keys=k, peer_publics=publics,
-                               envelopes=envelopes, persist=lambda _: None)
+        outcome = guard.reveal(ctx, uploads=uploads, receipt=receipt, holder_keys=k,
+                               peer_publics=publics, envelopes=envelopes,
+                               persist=lambda _: None)
         out.append(outcome.message.to_bytes().hex())
     return out
 
