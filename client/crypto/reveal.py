@@ -55,6 +55,7 @@ from client.crypto.errors import (
     ContextError,
     DecryptionError,
     GuardFormatError,
+    KeyFormatError,
     RevealConflictError,
     UnmaskFormatError,
 )
@@ -427,15 +428,18 @@ class RevealGuard:
         if not header_matches(header, ctx, sender) or not header.self_masked:
             return None
         index = ctx.neighbours_of(sender).index(self.holder)
-        share = open_share(
-            ctx,
-            sender=sender,
-            sender_x25519=peer_publics[sender],
-            holder=self.holder,
-            holder_keys=keys,
-            sealed=header.sealed_shares[index],
-            self_commit=header.self_commit,
-        )
+        try:
+            share = open_share(
+                ctx,
+                sender=sender,
+                sender_x25519=peer_publics[sender],
+                holder=self.holder,
+                holder_keys=keys,
+                sealed=header.sealed_shares[index],
+                self_commit=header.self_commit,
+            )
+        except KeyFormatError:  # an unusable registered key: that sender's problem only
+            return None
         if share is None:
             return None
         if share_commitment(ctx, sender, self.holder, share) != header.share_commits[index]:

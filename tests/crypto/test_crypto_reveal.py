@@ -376,3 +376,33 @@ def test_inconsistent_dealing_is_detected_and_provable(
     assert not check_dealing(c.ctx, header, cheat, revealed)
     with pytest.raises(ContextError, match="need"):
         check_dealing(c.ctx, env.header, cheat, {})
+
+
+def test_hostile_envelopes_never_crash_a_holder(make_consortium: ConsortiumFactory) -> None:
+    """Whatever bytes a holder is handed for an accepted sender, it reports that sender as
+    unreadable and still reveals the rest; the decision is recorded all the same."""
+    c = make_consortium(5, seed="hostile")
+    quant = QuantParams.for_vector(20)
+    sealed = c.seal_all(sparse_vectors(c.senders, 20, seed=11), quant)
+    ups = {a: digest(s.blob) for a, s in sealed.items()}
+    receipt = make_receipt(c.ctx, uploads=ups)
+    h, a, b, d, e = c.senders
+    other = sealed[b].blob  # a valid envelope, but of another sender
+    flipped = bytearray(sealed[d].blob)
+    fixed = 4 + 1 + 1 + 8 + 20 + 8 + 20 + 20 + 32 + 1 + 4 + 2 + 5 + 32 + 4 + 32
+    entry = fixed + 124 * c.ctx.neighbours_of(d).index(h)
+    flipped[entry + 64 + 20] ^= 1  # inside the share d sealed to h
+    publics = dict(c.x25519)
+    publics[e] = bytes(32)  # a low-order "registered" key
+    guard = RevealGuard(holder=h, chain_id=CHAIN_ID, contract=CONTRACT)
+    for junk in (b"FPDL\x02garbage", other, sealed[a].blob[:100]):
+        out = guard.reveal(
+            c.ctx, uploads=ups, receipt=receipt, holder_keys=c.keys[h], peer_publics=publics,
+            envelopes={a: junk, b: sealed[b].blob, d: bytes(flipped), e: sealed[e].blob},
+            persist=lambda _: None,
+        )
+        assert set(out.unreadable) == {a, d, e}
+        assert [i.sender for i in out.message.items] == [b]
+    assert {guard.kind_revealed(c.ctx.round, c.ctx.receiver, x) for x in (a, b, d, e)} == {
+        RevealKind.SHARE
+    }
