@@ -488,7 +488,7 @@ def main() -> None:
     floor = measure_floor(200)
     message = measure_message_n4(200, floor["floor_ms"])
     rounds = []
-    for n, reps in ((4, 20), (15, 5), (50, 2)):
+    for n, reps in ((4, 20), (15, 7), (50, 3)):
         for k_n in (None, 8):
             if k_n is not None and k_n >= n - 2:
                 continue  # k_n = 8 would be the complete graph: same as "all"

@@ -45,6 +45,7 @@ from client.crypto.quantize import QuantizationError, QuantParams, Segment
 
 _FIXED = struct.Struct(f">4sBBQ{ADDRESS_LEN}sQ{ADDRESS_LEN}s{ADDRESS_LEN}s{DIGEST_LEN}sBIH")
 _SEGMENT = struct.Struct(">IB")
+_ENTRY_LEN = 2 * COMMIT_LEN + SEALED_SHARE_LEN
 
 
 @dataclass(frozen=True)
@@ -174,14 +175,15 @@ def _read_header(r: _Reader) -> EnvelopeHeader:
     self_commit = r.take(COMMIT_LEN)
     if threshold > n or (n > 0) != (threshold > 0):
         raise DecryptionError()
-    pairs, shares, sealed = [], [], []
-    for _ in range(n):
-        pairs.append(r.take(COMMIT_LEN))
-        shares.append(r.take(COMMIT_LEN))
-        sealed.append(r.take(SEALED_SHARE_LEN))
+    # One bounds check for the whole neighbour table (up to 65535 fixed-size entries).
+    block = r.take(n * _ENTRY_LEN)
+    starts = range(0, n * _ENTRY_LEN, _ENTRY_LEN)
+    pairs = tuple(block[i : i + COMMIT_LEN] for i in starts)
+    shares = tuple(block[i + COMMIT_LEN : i + 2 * COMMIT_LEN] for i in starts)
+    sealed = tuple(block[i + 2 * COMMIT_LEN : i + _ENTRY_LEN] for i in starts)
     return EnvelopeHeader(
         suite, chain_id, contract, rnd, sender, receiver, digest, quant, key_commit,
-        tuple(pairs), threshold, self_commit, tuple(shares), tuple(sealed),
+        pairs, threshold, self_commit, shares, sealed,
     )
 
 
