@@ -81,7 +81,7 @@ class Sealed:
 
 @dataclass(frozen=True, eq=False)
 class MaskedShare:
-    """One opened envelope: layers 3 and 2 removed, layer-1 mask still on.
+    """One opened envelope: layers 3 and 2 removed, both layer-1 masks still on.
 
     ``ring`` is a read-only view of the decrypted bytes; :func:`aggregate` never writes to it.
     """
