@@ -40,7 +40,13 @@ from client.shards import Shard
 from client.timing import PhaseTimer, timed
 from storage import ContentStore
 from trainer.config import TrainConfig
-from trainer.constants import DEFAULT_DELTA, DEFAULT_EPSILON, DEFAULT_MODEL
+from trainer.constants import (
+    DEFAULT_DELTA,
+    DEFAULT_DPGAN_EPOCHS,
+    DEFAULT_DPGAN_WIDTH,
+    DEFAULT_EPSILON,
+    DEFAULT_MODEL,
+)
 
 if TYPE_CHECKING:  # torch loads only when a party is prepared or composed
     from eth_account.signers.local import LocalAccount
@@ -58,7 +64,7 @@ FREE_RIDER_LEVEL = 0.1
 #: The data size a free-rider claims unless told otherwise (the paper's 600 per party).
 FREE_RIDER_CLAIM = 600
 #: Bumped whenever preparation changes what it computes, so stale caches are not reused.
-PREPARATION_VERSION = 1
+PREPARATION_VERSION = 2
 
 
 class PreparationError(FppdlError, ValueError):
@@ -119,8 +125,8 @@ class PartySettings:
     budget_fraction: float = 1.0
     epsilon: float = DEFAULT_EPSILON
     delta: float = DEFAULT_DELTA
-    dpgan_epochs: int = 5
-    dpgan_width: int = 16
+    dpgan_epochs: int = DEFAULT_DPGAN_EPOCHS
+    dpgan_width: int = DEFAULT_DPGAN_WIDTH
     seed: int = 0
     init_seed: int = 0
     threads: int | None = 1
@@ -213,6 +219,9 @@ class PreparedParty:
         Privacy spent by the DPGAN (0 for a free-rider's noise).
     free_rider : bool
         Whether this party has no data and answers evaluations at random.
+    sample_classes : ndarray of int64
+        The class each released sample was drawn for: private to the party (it is how the
+        party tells labelling from guessing when others label its samples).
     """
 
     name: str
@@ -223,6 +232,7 @@ class PreparedParty:
     level: float
     dpgan_epsilon: float
     free_rider: bool = False
+    sample_classes: npt.NDArray[np.int64] | None = None
 
     def save(self, path: Path) -> None:
         """Write atomically with mode 0600 (it holds a model trained on private data)."""
@@ -232,9 +242,14 @@ class PreparedParty:
                 "data_size": self.data_size, "level": self.level,
                 "dpgan_epsilon": self.dpgan_epsilon, "free_rider": self.free_rider}
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, params=self.params,
-                     samples=np.frombuffer(self.samples.to_bytes(), np.uint8),
-                     meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+            arrays: dict[str, Any] = {
+                "params": self.params,
+                "samples": np.frombuffer(self.samples.to_bytes(), np.uint8),
+                "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
+            }
+            if self.sample_classes is not None:
+                arrays["classes"] = self.sample_classes
+            np.savez(fh, **arrays)
         os.replace(tmp, path)
 
     @classmethod
@@ -245,11 +260,13 @@ class PreparedParty:
         try:
             with np.load(path) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
+                classes = data["classes"].astype(np.int64) if "classes" in data else None
                 return cls(
                     str(meta["name"]), data["params"].astype(np.float32),
                     float(meta["standalone_accuracy"]),
                     SampleRelease.from_bytes(bytes(data["samples"])), int(meta["data_size"]),
                     float(meta["level"]), float(meta["dpgan_epsilon"]), bool(meta["free_rider"]),
+                    classes,
                 )
         except (OSError, KeyError, ValueError, EOFError) as exc:
             raise PreparationError(
@@ -329,7 +346,7 @@ def prepare_party(
         Progress messages.
     """
     from client.learner import FreeRiderLearner, ModelLearner, noise_release
-    from trainer.dpgan import release_samples, train_dpgan
+    from trainer.dpgan import release_labelled_samples, train_dpgan
     from trainer.training import set_torch_threads
 
     path = None
@@ -364,9 +381,9 @@ def prepare_party(
         released = max(1, round(shard.level * len(shard.train)))
         # The class order of the release is what a free-rider would need to label it without
         # a model, so its seed comes from OS randomness, never from the (public) run seed.
-        samples = release_samples(gan, released, seed=secrets.randbits(63))
+        samples, classes = release_labelled_samples(gan, released, seed=secrets.randbits(63))
         prepared = PreparedParty(name, learner.params(), standalone, samples, len(shard.train),
-                                 shard.level, float(gan.achieved_epsilon))
+                                 shard.level, float(gan.achieved_epsilon), False, classes)
         say(f"{name}: released {samples.count} DPGAN samples "
             f"(achieved epsilon {prepared.dpgan_epsilon:.3f})")
     if path is not None:
@@ -480,6 +497,7 @@ def compose_party(
         config=config,
         state_dir=state_dir,
         samples=prepared.samples,
+        sample_classes=prepared.sample_classes,
         timer=clock,
     )
 

@@ -263,6 +263,12 @@ class Consortium:
             if moved:
                 stalls = 0
                 continue
+            # Nobody can act: close an overdue epoch (every party has had its turn past the
+            # deadline by now), or mine to the next deadline and let everyone act again.
+            if any(member.party.close_overdue_epoch() for member in active
+                   if skip is None or not skip(member, now[1])):
+                stalls = 0
+                continue
             stalls += 1
             if stalls > max_stalls:
                 raise ConsortiumStalled(f"no party could act in {now[0].name} of epoch {now[1]}")
@@ -271,11 +277,6 @@ class Consortium:
             waited = time.perf_counter() - start
             self._add(self.wait_seconds, now[1], waited)
             self._add(self.wall_seconds, now[1], waited)
-            for member in active:
-                if skip is not None and skip(member, now[1]):
-                    continue
-                if member.party.close_overdue_epoch():
-                    break
 
     def _active(self, rounds: int) -> list[Member]:
         """Return the members still taking part: one chain read per pass, not one per party."""
@@ -382,6 +383,15 @@ class Consortium:
             "total_points": total,
             "points_conserved": total == held,
         }
+        blind = [r["name"] for r in rows
+                 if any(e["kind"] == "samples_uninformative" and e["round"] == 0
+                        for e in r["events"])]
+        if blind:
+            results["warnings"] = [
+                f"the DPGAN samples of {', '.join(blind)} are too poor to benchmark: their own "
+                "models label them no better than chance, so those parties report nobody and "
+                "a free-rider could stay undetected (train the DPGAN longer: --dpgan-epochs)"
+            ]
         outcome = self._adversary_outcome()
         if outcome is not None:
             rounds = max(m.party.config.rounds for m in self.members)

@@ -18,6 +18,12 @@ DEFAULT_MODEL: Final = "mlp"
 PARTITION_KINDS: Final[tuple[str, ...]] = ("same", "different", "imbalanced", "classes")
 DEFAULT_PARTITION: Final = "different"
 
+#: DPGAN training of a party's samples. Fewer epochs (or fewer than ~600 examples) leave the
+#: samples no more recognisable than noise, and mutual evaluation then has no evidence:
+#: measured in benchmarks/results/dpgan.json (reference_mlp_agrees_with_intended_class).
+DEFAULT_DPGAN_EPOCHS: Final = 40
+DEFAULT_DPGAN_WIDTH: Final = 16
+
 #: The paper's DPGAN privacy target for the released samples.
 DEFAULT_EPSILON: Final = 4.0
 DEFAULT_DELTA: Final = 1e-5

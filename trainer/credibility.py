@@ -13,9 +13,11 @@ Conventions (documented in docs/design/trainer.md):
 - Majority label: plurality over all rows of the matrix; ties go to the smallest label.
 - Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \ i``).
 - A party is reported when its normalised credibility is *strictly* below the threshold and
-  its labels are no better than chance (:func:`better_than_chance`): weak-but-honest models
-  beat random labelling, free-riders do not. The second condition is ours, not the paper's:
-  without it, honest parties with little data were removed (see docs/design/trainer.md).
+  its labels match the classes the owner drew its samples for no better than chance
+  (:func:`suspects`): weak-but-honest models beat random labelling, free-riders do not; an
+  owner whose own model is at chance on its own samples reports nobody. These conditions are
+  ours, not the paper's: without them honest parties with little data, or with a tiny
+  DPGAN's samples, were voted out (see docs/design/trainer.md).
 - The threshold ``c_th`` and the removal quorum are the ledger's (deployment parameters,
   see ``client/chain/rules.py``); here they are only arguments.
 """
@@ -150,21 +152,20 @@ def credibility_from_labels(
 CHANCE_ALPHA = 0.01
 
 
-def leave_one_out_matches(labels: np.ndarray, parties: Sequence[Id]) -> dict[Id, int]:
-    """Return, per row, how many samples it labels like the plurality of the *other* rows.
+def intended_matches(
+    labels: np.ndarray, parties: Sequence[Id], intended: np.ndarray
+) -> dict[Id, int]:
+    """Return, per row, how many samples it labels as the class the owner drew them for.
 
-    Leaving the row out makes the reference independent of it: a party labelling at random
-    then matches each sample with probability exactly ``1 / classes``, however few parties
-    there are.
+    ``intended`` is the owner's private knowledge (the DPGAN is class-conditional and the
+    class order of a release is secret), so a party labelling at random matches each sample
+    with probability ``1 / classes`` whatever the others answer.
     """
     arr = _check_label_matrix(labels)
-    if len(parties) != arr.shape[0] or arr.shape[0] < 2:
-        raise CredibilityError("need one label row per party and at least two parties")
-    out: dict[Id, int] = {}
-    for k, pid in enumerate(parties):
-        rest = np.delete(arr, k, axis=0)
-        out[pid] = int((arr[k] == majority_labels(rest)).sum())
-    return out
+    wanted = np.asarray(intended, dtype=np.int64)
+    if len(parties) != arr.shape[0] or wanted.shape != (arr.shape[1],):
+        raise CredibilityError("need one label row per party and one intended class per sample")
+    return {pid: int((row == wanted).sum()) for pid, row in zip(parties, arr, strict=True)}
 
 
 def better_than_chance(
@@ -247,20 +248,24 @@ def suspects(
     samples: int,
     c_th: Fraction | float | int | tuple[int, int],
     *,
+    owner: Id,
     classes: int,
     alpha: float = CHANCE_ALPHA,
 ) -> set[Id]:
-    """Return the parties an evaluator reports as low quality after one assessment.
+    """Return the parties an evaluator (the ``owner`` of the samples) reports as low quality.
 
     A party is reported when its normalised credibility is below ``c_th`` (:func:`low_quality`)
-    AND its ``matches`` (:func:`leave_one_out_matches` over ``samples`` samples) are no better
-    than uniform random labelling (:func:`better_than_chance`). A party with no matches entry
-    sent no labels and is judged on its credibility alone.
+    AND its labels match the classes the samples were drawn for no better than uniform random
+    labelling (``matches`` from :func:`intended_matches` over ``samples`` samples). A party
+    with no ``matches`` entry sent no labels and is judged on its credibility alone. When the
+    owner's own model is no better than chance on its own samples, they carry no evidence
+    about anyone: nobody is reported.
     """
+    if not better_than_chance(matches.get(owner, 0), samples, classes=classes, alpha=alpha):
+        return set()
     low = low_quality(credibility, c_th)
     return {
         p for p in low
         if p not in matches or not better_than_chance(matches[p], samples, classes=classes,
                                                      alpha=alpha)
     }
-

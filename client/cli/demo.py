@@ -62,6 +62,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 node.stop()
     results = finite(results)
     print_results(results)
+    for warning in results.get("warnings", []):
+        print(f"warning: {warning}")
     (folder / "results.json").write_text(
         json.dumps(results, indent=2, default=str, allow_nan=False) + "\n"
     )

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from client.chain.records import LedgerParams
 from client.protocol.aggregation import DEFAULT_RULE, rule_names
-from trainer.constants import DEFAULT_MODEL, DEFAULT_PARTITION, MODEL_NAMES, PARTITION_KINDS
+from trainer.constants import (
+    DEFAULT_DPGAN_EPOCHS,
+    DEFAULT_DPGAN_WIDTH,
+    DEFAULT_MODEL,
+    DEFAULT_PARTITION,
+    MODEL_NAMES,
+    PARTITION_KINDS,
+)
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
 
@@ -29,8 +36,11 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
     p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
     p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
-    p.add_argument("--dpgan-epochs", type=int, default=3, help="DPGAN epochs per party")
-    p.add_argument("--dpgan-width", type=int, default=16, help="DPGAN channel multiplier")
+    p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS,
+                   help=f"DPGAN epochs per party (default {DEFAULT_DPGAN_EPOCHS}; fewer leave "
+                        "the samples too poor to catch a free-rider)")
+    p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH,
+                   help=f"DPGAN channel multiplier (default {DEFAULT_DPGAN_WIDTH})")
     p.add_argument("--aggregation", default=DEFAULT_RULE, choices=rule_names())
     p.add_argument("--out", default=None, help="run folder (default runs/demo-<UTC time>)")
     p.add_argument("--data-dir", default=None,
@@ -86,8 +96,8 @@ def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL)
     p.add_argument("--local-epochs", type=int, default=1)
     p.add_argument("--pretrain-epochs", type=int, default=3)
-    p.add_argument("--dpgan-epochs", type=int, default=2)
-    p.add_argument("--dpgan-width", type=int, default=8)
+    p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS)
+    p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--block-time", type=int, default=1)
@@ -140,8 +150,8 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--eval-samples", type=int, default=100)
     p.add_argument("--aggregation", choices=rule_names(), default=DEFAULT_RULE)
-    p.add_argument("--dpgan-epochs", type=int, default=5)
-    p.add_argument("--dpgan-width", type=int, default=16)
+    p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS)
+    p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH)
     p.add_argument("--seed", type=int, default=0, help="seed of local training and DPGAN")
     p.add_argument("--init-seed", type=int, default=0,
                    help="seed of the public initial model (the same for every party)")

@@ -26,8 +26,9 @@ from client.protocol.peers import PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from storage import StorageError
 from trainer.credibility import (
+    better_than_chance,
     credibility_from_labels,
-    leave_one_out_matches,
+    intended_matches,
     normalise,
     suspects,
     update_credibility,
@@ -65,6 +66,7 @@ class MutualEvaluation:
         state: PartyState,
         config: ProtocolConfig,
         kind: int,
+        sample_classes: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self._me = me
         self._ledger = ledger
@@ -74,6 +76,7 @@ class MutualEvaluation:
         self._state = state
         self._config = config
         self._kind = kind
+        self._classes = sample_classes
         self._chain_id = int(ledger.w3.eth.chain_id)
         self._contract = address_bytes(ledger.address)
 
@@ -127,19 +130,25 @@ class MutualEvaluation:
                 continue
             rows.append(message.labels.astype(np.int64))
             ids.append(sender)
-        matches: dict[str, int] = {}
+        matrix = np.stack(rows)
         if len(ids) >= 2:
-            matrix = np.stack(rows)
             self._state.credibility = self._updated(
                 epoch, others, credibility_from_labels(matrix, ids, owner=self._me)
             )
-            matches = leave_one_out_matches(matrix, ids)
         threshold = self._ledger.credibility_threshold()
-        # Below the ledger's threshold AND no better than random labelling (a weak but honest
-        # model beats chance, a free-rider does not); a party whose registration or samples
-        # are unusable is reported whatever its labels.
-        low = suspects(self._state.credibility, matches, len(subset),
-                       (threshold.numerator, threshold.denominator), classes=NUM_CLASSES)
+        # Below the ledger's threshold AND labels no better than random against the classes
+        # this party drew its samples for (a weak but honest model beats chance, a free-rider
+        # does not); a party whose registration or samples are unusable is reported whatever
+        # its labels.
+        low: set[str] = set()
+        if self._classes is not None:
+            matches = intended_matches(matrix, ids, self._classes[subset])
+            low = suspects(self._state.credibility, matches, len(subset),
+                           (threshold.numerator, threshold.denominator), owner=self._me,
+                           classes=NUM_CLASSES)
+            if not better_than_chance(matches[self._me], len(subset), classes=NUM_CLASSES):
+                self._state.record("samples_uninformative", round=epoch,
+                                   own_matches=matches[self._me], samples=len(subset))
         faulty = {p for p in others if not self._peers.usable(p)}
         reported = sorted({p for p in low if p in others} | faulty)
         if reported:

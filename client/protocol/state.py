@@ -24,6 +24,8 @@ import numpy.typing as npt
 from client.errors import FppdlError
 
 STATE_FILE = "party-state.npz"
+#: Folder of the dispute openings of this party's envelopes (one file per epoch and receiver).
+OPENINGS_DIR = "openings"
 
 
 class StateFileError(FppdlError, ValueError):
@@ -53,6 +55,9 @@ class PartyState:
     #: Local credibility c_i^j of the other credible parties, exact.
     credibility: dict[str, Fraction] = field(default_factory=dict)
     standalone_accuracy: float | None = None
+    #: What this party revealed as a mask neighbour (client.crypto.RevealGuard bytes): saved
+    #: before any reveal leaves the party, so a restart can never reveal the other kind.
+    guard: bytes = b""
     #: One entry per finished round (see the runner's results) and notable events.
     records: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -80,6 +85,8 @@ class PartyState:
         arrays: dict[str, Any] = {"meta": meta}
         if params is not None:
             arrays["params"] = params
+        if self.guard:
+            arrays["guard"] = np.frombuffer(self.guard, np.uint8)
         if self.delta is not None:
             arrays["delta"] = self.delta
         buffer = io.BytesIO()
@@ -102,8 +109,10 @@ class PartyState:
             with np.load(path) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
                 delta = data["delta"].astype(np.float32) if "delta" in data else None
+                guard = bytes(data["guard"]) if "guard" in data else b""
             return cls(
                 delta=delta,
+                guard=guard,
                 trained_round=int(meta["trained_round"]),
                 applied_round=int(meta["applied_round"]),
                 assessed_epoch=int(meta["assessed_epoch"]),
@@ -127,3 +136,35 @@ class PartyState:
                 return data["params"].astype(np.float32) if "params" in data else None
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise _unreadable(path, exc) from None
+
+    @staticmethod
+    def save_opening(directory: Path, epoch: int, requester: str, opening: bytes) -> None:
+        """Keep the dispute opening of this party's envelope for ``requester`` (mode 0600)."""
+        folder = directory / OPENINGS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{epoch}-{requester}.bin"
+        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(opening)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load_opening(directory: Path, epoch: int, requester: str) -> bytes | None:
+        """Return the dispute opening saved for (``epoch``, ``requester``), if any."""
+        path = directory / OPENINGS_DIR / f"{epoch}-{requester}.bin"
+        return path.read_bytes() if path.is_file() else None
+
+    @staticmethod
+    def prune_openings(directory: Path, before_epoch: int) -> None:
+        """Delete the openings of epochs before ``before_epoch`` (their claim windows closed)."""
+        folder = directory / OPENINGS_DIR
+        if not folder.is_dir():
+            return
+        for path in folder.glob("*-*.bin"):
+            epoch = path.name.split("-", 1)[0]
+            if epoch.isdigit() and int(epoch) < before_epoch:
+                path.unlink(missing_ok=True)
+

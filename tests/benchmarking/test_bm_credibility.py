@@ -16,11 +16,12 @@ from trainer.credibility import (
     agreement_rates,
     better_than_chance,
     credibility_from_labels,
-    leave_one_out_matches,
+    intended_matches,
     low_quality,
     majority_labels,
     match_counts,
     normalise,
+    suspects,
     update_credibility,
 )
 
@@ -179,12 +180,19 @@ def test_credibility_properties(case: tuple[int, list[list[int]]]) -> None:
     assert cred_p == cred
 
 
-def test_leave_one_out_matches_do_not_count_the_row_itself() -> None:
-    labels = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 0, 0], [1, 2, 3, 4]])
-    # Row c's own votes never make its reference: against the others it matches 2 of 4.
-    assert leave_one_out_matches(labels, ["a", "b", "c", "d"]) == {"a": 4, "b": 4, "c": 2, "d": 4}
-    # With two rows each one's reference is the other row.
-    assert leave_one_out_matches(labels[[0, 2]], ["a", "c"]) == {"a": 2, "c": 2}
+def test_intended_matches_and_the_owners_abstention() -> None:
+    intended = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0] * 4)
+    labels = np.stack([intended, intended, np.zeros(40, np.int64)])
+    matches = intended_matches(labels, ["o", "a", "r"], intended)
+    assert matches == {"o": 40, "a": 40, "r": 4}
+    cred = {"a": Fraction(9, 10), "r": Fraction(1, 10)}
+    # r is below the threshold and labels at chance: reported; a is not.
+    assert suspects(cred, matches, 40, Fraction(1, 3), owner="o", classes=10) == {"r"}
+    # An owner whose own model is at chance on its samples has no evidence: nobody.
+    blind = {**matches, "o": 4}
+    assert suspects(cred, blind, 40, Fraction(1, 3), owner="o", classes=10) == set()
+    with pytest.raises(CredibilityError):
+        intended_matches(labels, ["o", "a", "r"], intended[:5])
 
 
 def test_random_labels_are_no_better_than_chance_and_weak_models_are() -> None:

@@ -27,7 +27,9 @@ def test_the_attacker_is_stopped_and_the_honest_parties_finish(
     assert block["kind"] == kind
     assert block["outcome"] in ("refused", "removed"), block
     if block["outcome"] == "removed":
-        assert block["epoch"] == 0  # caught at initial benchmarking
+        # Junk is caught at initial benchmarking; a free-rider needs every honest report of a
+        # 4-party quorum, which the owners with the fewest samples may give a round later.
+        assert block["epoch"] == 0 or (kind == "free-rider" and block["epoch"] == 1)
     assert block["honest_finished"] is True
     assert block["honest_removed"] == 0
     assert block["points_conserved"] is True

@@ -49,7 +49,8 @@ def test_a_silent_party_does_not_stall_the_others_and_rejoins(
     others = consortium.members[:3]
 
     # Round 2: the others requested from it, it never uploaded, their requests stayed open
-    # (refundable) and its neighbours disclosed recovery seeds so the receivers could decrypt.
+    # (refundable), each receiver's receipt excluded it and its neighbours revealed their
+    # pair seeds with it (never its self-mask) so the receivers summed the other two.
     for member in others:
         request = ledger.download_requests(2, member.party.address)[0]
         assert silent.party.address in request.uploaders
@@ -58,7 +59,11 @@ def test_a_silent_party_does_not_stall_the_others_and_rejoins(
         record = next(r for r in member.party.state.records if r["round"] == 2)
         assert record["dropped"] == [silent.party.address]
         assert record["senders"] == 2 and "skipped" not in record
-    assert ledger.message_commitments(2, ledger.message_kind("recovery"))
+    for member in others:
+        excluded = [e for e in member.party.state.events
+                    if e["kind"] == "excluded_envelope" and e["round"] == 2]
+        assert [(e["sender"], e["error"]) for e in excluded] == [
+            (silent.party.address, "NOT_UPLOADED")]
     # It is still credible and took part again in round 3.
     assert ledger.party_info(silent.party.address).status is PartyStatus.CREDIBLE
     assert [r["round"] for r in silent.party.state.records] == [1, 3]
@@ -92,8 +97,13 @@ def test_a_tampered_envelope_is_detected_and_excluded(
     consortium.run(skip=tamper_once)
     assert tampered
     excluded = _events(victim, "excluded_envelope")
-    assert len(excluded) == 1 and excluded[0]["error"] == "IntegrityError"
-    assert victim.party.state.records[-1]["skipped"] == "envelope excluded"
+    # The store refuses bytes that do not match their digest: the envelope is "missing".
+    assert len(excluded) == 1 and excluded[0]["error"] == "MISSING"
+    assert excluded[0]["digest"] == tampered[0].commitment.hex()
+    # The bad envelope no longer costs the victim the others: it sums the two good ones.
+    record = victim.party.state.records[-1]
+    assert "skipped" not in record and record["senders"] == 2
+    assert record["dropped"] == [excluded[0]["sender"]]
     for member in consortium.members[1:]:
         assert not _events(member, "excluded_envelope")
         assert "skipped" not in member.party.state.records[-1]
