@@ -4,12 +4,15 @@ pragma solidity 0.8.30;
 import {IConsortiumLedger} from "./IConsortiumLedger.sol";
 
 /// @title ConsortiumLedger
-/// @notice Points ledger of one fppdl consortium (paper 001, section 3.2): registration with
-/// on-chain minting of initial points, the credible party set with quorum removal, and
-/// coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (payment) transactions.
+/// @notice Points ledger of one fppdl consortium (paper 001, section 3.2): admission and
+/// registration with on-chain minting of initial points, the credible party set with quorum
+/// removal, and coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (payment) transactions,
+/// for a fixed number of rounds after which the consortium is Finished.
 /// @dev Invariant: the sum over parties of balance + escrowed equals `totalPoints()` forever.
 /// Every loop is bounded by `maxParties`. Unspent escrow of a closed round is released lazily
 /// (on the party's next DOWNLOAD, or by anyone through `releaseEscrow`) so closing a round is O(1).
+/// Admission `Open` lets any address register with self-declared sizes: it is meant for
+/// devnets and tests only; a real consortium uses `Allowlist` or `Vote`.
 contract ConsortiumLedger is IConsortiumLedger {
     /// @notice Message kind: mutual-evaluation labels sent privately to a sample owner.
     uint8 public constant KIND_LABELS = 1;
@@ -21,15 +24,29 @@ contract ConsortiumLedger is IConsortiumLedger {
     uint8 public constant THRESHOLD_PAPER = 0;
     /// @notice Threshold mode: c_th = (num/den) / (|C|-1) (the authors' code, (1/3)/(|C|-1)).
     uint8 public constant THRESHOLD_AUTHORS = 1;
+    /// @notice Length in bytes of an X25519 public key.
+    uint256 public constant X25519_KEY_LENGTH = 32;
+    /// @notice Length in bytes of a hybrid key: X25519 (32) || ML-KEM-768 public key (1184).
+    uint256 public constant HYBRID_KEY_LENGTH = 1216;
+
+    // The X25519 field prime 2^255 - 19 and the two order-8 u-coordinates below it (with 0, 1
+    // and p - 1, the small-order points libsodium refuses).
+    uint256 private constant _P25519 =
+        0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed;
+    uint256 private constant _ORDER8_A =
+        0x00b8495f16056286fdb1329ceb8d09da6ac49ff1fae35616aeb8413b7c7aebe0;
+    uint256 private constant _ORDER8_B =
+        0x57119fd0dd4e22d8868e1c58c45c44045bef839c55b1d0b1248c50a3bc959c5f;
 
     // Requests are packed four per storage word, keyed by (round, requester, uploader index / 4):
-    // each 64-bit entry holds the amount in its low 63 bits and a fulfilled flag in the top bit,
-    // so a DOWNLOAD to n-1 uploaders writes ceil(n/4) fresh slots instead of n-1.
+    // each 64-bit entry holds the amount in its low 62 bits, a fulfilled flag in the top bit and
+    // a skipped flag below it, so a DOWNLOAD to n-1 uploaders writes ceil(n/4) fresh slots.
     uint256 private constant _ENTRIES_PER_WORD = 4;
     uint256 private constant _ENTRY_BITS = 64;
     uint256 private constant _ENTRY_MASK = type(uint64).max;
     uint256 private constant _FULFILLED = 1 << 63;
-    uint256 private constant _AMOUNT_MASK = _FULFILLED - 1;
+    uint256 private constant _SKIPPED = 1 << 62;
+    uint256 private constant _AMOUNT_MASK = _SKIPPED - 1;
 
     // Hot slot of a party: everything a DOWNLOAD / UPLOAD touches on the paying side.
     struct Account {
@@ -47,6 +64,8 @@ contract ConsortiumLedger is IConsortiumLedger {
         uint32 lastNamedRound;
         // Stored as round + 1 so that the zero default never reads as a vote for epoch 0.
         uint32 voteMark;
+        bool admitted;
+        bool depositHeld;
     }
 
     struct Profile {
@@ -64,10 +83,11 @@ contract ConsortiumLedger is IConsortiumLedger {
         uint16 voteCount;
     }
 
-
     uint64 private immutable _modelSize;
     uint16 private immutable _minParties;
     uint16 private immutable _maxParties;
+    uint32 private immutable _roundsTotal;
+    uint64 private immutable _registrationBlocks;
     uint64 private immutable _registrationDeadline;
     uint32 private immutable _benchmarkBlocks;
     uint32 private immutable _requestBlocks;
@@ -78,14 +98,26 @@ contract ConsortiumLedger is IConsortiumLedger {
     uint8 private immutable _thresholdMode;
     uint32 private immutable _thresholdNumerator;
     uint32 private immutable _thresholdDenominator;
-    uint32 private immutable _maxEncKeyLength;
+    Admission private immutable _admission;
+    uint16 private immutable _admissionQuorumNumerator;
+    uint16 private immutable _admissionQuorumDenominator;
+    uint128 private immutable _registrationDeposit;
+    uint64 private immutable _minDataSize;
+    uint64 private immutable _maxDataSize;
+    uint32 private immutable _maxSharingNumerator;
+    uint32 private immutable _maxSharingDenominator;
+    uint16 private immutable _allowlistLength;
 
     address[] private _parties;
+    address[] private _admittedList;
     mapping(address => Account) private _accounts;
     mapping(address => Membership) private _members;
     mapping(address => Profile) private _profiles;
+    mapping(address => uint16) private _admissionVotes;
+    mapping(address => mapping(address => bool)) private _votedToAdmit;
 
     bool private _registrationClosed;
+    bool private _finished;
     uint16 private _credibleCount;
     uint64 private _currentRound;
     uint256 private _totalPoints;
@@ -98,11 +130,16 @@ contract ConsortiumLedger is IConsortiumLedger {
 
     /// @notice Deploy a consortium ledger with immutable parameters.
     /// @param p the deployment parameters; see `IConsortiumLedger.Parameters`.
-    constructor(Parameters memory p) {
+    /// @param allowlist the addresses admitted at deployment (empty for `Admission.Open`;
+    /// the founders for `Admission.Vote`); at most `maxParties`, distinct and nonzero.
+    constructor(Parameters memory p, address[] memory allowlist) {
         if (p.modelSize == 0) revert InvalidParameter("modelSize");
         if (p.minParties < 2) revert InvalidParameter("minParties");
         if (p.maxParties < p.minParties) revert InvalidParameter("maxParties");
-        if (p.registrationDeadline <= block.number) revert InvalidParameter("registrationDeadline");
+        if (p.rounds == 0) revert InvalidParameter("rounds");
+        uint64 deadline = p.registrationDeadline;
+        if (deadline == 0) deadline = uint64(block.number) + p.registrationBlocks;
+        if (deadline <= block.number) revert InvalidParameter("registrationDeadline");
         if (p.benchmarkBlocks == 0) revert InvalidParameter("benchmarkBlocks");
         if (p.requestBlocks == 0) revert InvalidParameter("requestBlocks");
         if (p.uploadBlocks == 0) revert InvalidParameter("uploadBlocks");
@@ -111,16 +148,37 @@ contract ConsortiumLedger is IConsortiumLedger {
         if (p.quorumNumerator > p.quorumDenominator) revert InvalidParameter("quorum");
         if (p.thresholdMode > THRESHOLD_AUTHORS) revert InvalidParameter("thresholdMode");
         if (p.thresholdDenominator == 0) revert InvalidParameter("thresholdDenominator");
-        if (p.maxEncKeyLength == 0) revert InvalidParameter("maxEncKeyLength");
+        if (
+            p.admissionQuorumNumerator == 0
+                || p.admissionQuorumNumerator > p.admissionQuorumDenominator
+        ) revert InvalidParameter("admissionQuorum");
+        if (p.minDataSize == 0 || p.maxDataSize < p.minDataSize) {
+            revert InvalidParameter("dataSize");
+        }
+        // A sharing level above 1 would let u_i exceed |D_i|.
+        if (p.maxSharingNumerator == 0 || p.maxSharingNumerator > p.maxSharingDenominator) {
+            revert InvalidParameter("maxSharing");
+        }
         // Every amount is bounded by the total minted, at most modelSize * (n-1) * n; it must fit
-        // the 63-bit amount of a packed request entry.
+        // the 62-bit amount of a packed request entry.
         if (uint256(p.modelSize) * p.maxParties * p.maxParties > _AMOUNT_MASK) {
             revert InvalidParameter("modelSize");
+        }
+        uint256 listed = allowlist.length;
+        if (p.admission == Admission.Open ? listed != 0 : listed == 0) {
+            revert InvalidParameter("allowlist");
+        }
+        if (listed > p.maxParties) revert InvalidParameter("allowlist");
+        // An allowlist-only consortium that can never reach minParties could never close.
+        if (p.admission == Admission.Allowlist && listed < p.minParties) {
+            revert InvalidParameter("allowlist");
         }
         _modelSize = p.modelSize;
         _minParties = p.minParties;
         _maxParties = p.maxParties;
-        _registrationDeadline = p.registrationDeadline;
+        _roundsTotal = p.rounds;
+        _registrationBlocks = deadline - uint64(block.number);
+        _registrationDeadline = deadline;
         _benchmarkBlocks = p.benchmarkBlocks;
         _requestBlocks = p.requestBlocks;
         _uploadBlocks = p.uploadBlocks;
@@ -130,13 +188,61 @@ contract ConsortiumLedger is IConsortiumLedger {
         _thresholdMode = p.thresholdMode;
         _thresholdNumerator = p.thresholdNumerator;
         _thresholdDenominator = p.thresholdDenominator;
-        _maxEncKeyLength = p.maxEncKeyLength;
+        _admission = p.admission;
+        _admissionQuorumNumerator = p.admissionQuorumNumerator;
+        _admissionQuorumDenominator = p.admissionQuorumDenominator;
+        _registrationDeposit = p.registrationDeposit;
+        _minDataSize = p.minDataSize;
+        _maxDataSize = p.maxDataSize;
+        _maxSharingNumerator = p.maxSharingNumerator;
+        _maxSharingDenominator = p.maxSharingDenominator;
+        // listed <= maxParties fits uint16.
+        _allowlistLength = uint16(listed);
+        p.registrationBlocks = deadline - uint64(block.number);
+        p.registrationDeadline = deadline;
+        emit LedgerDeployed(p, listed);
+        for (uint256 i; i < listed; ++i) {
+            address party = allowlist[i];
+            if (party == address(0) || _members[party].admitted) {
+                revert InvalidParameter("allowlist");
+            }
+            _admit(party, false);
+        }
+    }
+
+    // ======================================================================== admission
+
+    /// @notice Vote to admit `candidate` (admission mode `Vote` only). The candidate is admitted
+    /// once ceil(num/den * admitted) admitted members voted for it; see `admissionQuorum`.
+    /// @dev Admitted members stay admitted during registration, so no vote goes stale.
+    /// @param candidate an address that is not admitted yet.
+    function voteToAdmit(address candidate) external {
+        if (_admission != Admission.Vote) revert AdmissionByVoteDisabled(_admission);
+        _requireOpenRegistration();
+        if (!_members[msg.sender].admitted) revert NotAdmitted(msg.sender);
+        if (candidate == msg.sender) revert SelfReference(candidate);
+        if (_members[candidate].admitted) revert AlreadyAdmitted(candidate);
+        if (_votedToAdmit[candidate][msg.sender]) {
+            revert AlreadyVotedToAdmit(msg.sender, candidate);
+        }
+        if (_admittedList.length >= _maxParties) {
+            revert AdmissionFull(_admittedList.length, _maxParties);
+        }
+        uint256 quorum = admissionQuorum();
+        _votedToAdmit[candidate][msg.sender] = true;
+        // At most maxParties admitted voters exist, so the count fits uint16.
+        uint16 votes = ++_admissionVotes[candidate];
+        emit AdmissionVoted(candidate, msg.sender, votes, quorum);
+        if (votes >= quorum) _admit(candidate, true);
     }
 
     // ======================================================================== registration
 
     /// @notice Register msg.sender as a party (the paper's init transaction).
-    /// @param encPubKey the party's encryption public key (1..maxEncKeyLength bytes).
+    /// @dev Sends exactly `registrationDeposit` wei. The key's first 32 bytes are an X25519
+    /// public key and must not have small order.
+    /// @param encPubKey the party's encryption public key: 32 bytes (X25519) or 1216 bytes
+    /// (X25519 || ML-KEM-768).
     /// @param dataSize |D_i|, the size of the party's local training set.
     /// @param samplesReleased u_i, the number of DPGAN samples released for benchmarking.
     /// @param samplesDigest digest of the stored object holding the released samples.
@@ -145,28 +251,38 @@ contract ConsortiumLedger is IConsortiumLedger {
         uint64 dataSize,
         uint64 samplesReleased,
         bytes32 samplesDigest
-    ) external {
-        _requirePhase(Phase.Registration);
-        if (block.number >= _registrationDeadline) {
-            revert RegistrationDeadlinePassed(_registrationDeadline, block.number);
-        }
-        if (_members[msg.sender].status != Status.None) revert AlreadyRegistered(msg.sender);
+    ) external payable {
+        _requireOpenRegistration();
+        Membership storage me = _members[msg.sender];
+        if (me.status != Status.None) revert AlreadyRegistered(msg.sender);
+        if (_admission != Admission.Open && !me.admitted) revert NotAdmitted(msg.sender);
         if (_parties.length >= _maxParties) revert RegistryFull(_maxParties);
-        if (encPubKey.length == 0 || encPubKey.length > _maxEncKeyLength) {
-            revert InvalidEncryptionKey(encPubKey.length, _maxEncKeyLength);
+        if (msg.value != _registrationDeposit) revert WrongDeposit(msg.value, _registrationDeposit);
+        _checkKey(encPubKey);
+        if (dataSize < _minDataSize || dataSize > _maxDataSize) {
+            revert DataSizeOutOfRange(dataSize, _minDataSize, _maxDataSize);
         }
         if (samplesReleased == 0 || samplesReleased > dataSize) {
             revert InvalidSampleCounts(dataSize, samplesReleased);
+        }
+        if (uint256(samplesReleased) * _maxSharingDenominator
+                > uint256(dataSize) * _maxSharingNumerator) {
+            revert SharingLevelTooHigh(
+                dataSize, samplesReleased, _maxSharingNumerator, _maxSharingDenominator
+            );
         }
         if (samplesDigest == bytes32(0)) revert ZeroDigest();
 
         uint256 index = _parties.length;
         _parties.push(msg.sender);
+        me.status = Status.Credible;
         // index < maxParties <= type(uint16).max, so the cast is exact.
-        _members[msg.sender].status = Status.Credible;
-        _members[msg.sender].index = uint16(index);
+        me.index = uint16(index);
+        me.depositHeld = msg.value != 0;
         _profiles[msg.sender] = Profile(dataSize, samplesReleased, samplesDigest, encPubKey);
-        emit PartyRegistered(msg.sender, index, dataSize, samplesReleased, samplesDigest, encPubKey);
+        emit PartyRegistered(
+            msg.sender, index, dataSize, samplesReleased, samplesDigest, encPubKey, msg.value
+        );
     }
 
     /// @notice Close registration and mint p_i = floor(u_i |w| (n-1) / |D_i|) to every party.
@@ -197,6 +313,24 @@ contract ConsortiumLedger is IConsortiumLedger {
         _totalPoints = total;
         _rounds[0].start = uint64(block.number);
         emit RegistrationClosed(n, total, uint64(block.number) + _benchmarkBlocks);
+    }
+
+    /// @notice Withdraw msg.sender's registration deposit once the consortium is Finished (or
+    /// its registration failed: deadline passed with fewer than minParties registered).
+    /// @dev A removed party's deposit is forfeited and stays locked in the contract, so no
+    /// party gains from removing another.
+    function withdrawDeposit() external {
+        Phase current = phase();
+        if (current != Phase.Finished && !registrationFailed()) revert DepositLocked(current);
+        Membership storage me = _members[msg.sender];
+        if (me.status == Status.Removed) revert DepositForfeit(msg.sender);
+        if (!me.depositHeld) revert NothingToWithdraw(msg.sender);
+        me.depositHeld = false;
+        uint256 amount = _registrationDeposit;
+        emit DepositWithdrawn(msg.sender, amount);
+        // Effects are done before the call, so a re-entering receiver finds nothing to withdraw.
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert DepositTransferFailed(msg.sender, amount);
     }
 
     // ======================================================================== rounds
@@ -257,7 +391,10 @@ contract ConsortiumLedger is IConsortiumLedger {
     /// @notice UPLOAD transaction: commit the digests of the ciphertexts uploaded for
     /// `requesters` and collect their escrowed points. One per credible party per round.
     /// @dev Requests not listed stay open until the phase ends, then their escrow is released.
-    /// @param requesters credible parties with an open request to msg.sender this round.
+    /// A listed requester that is no longer credible (removed since it requested) is skipped:
+    /// its request's escrow goes back to it and a `RequestSkipped` event is emitted, instead of
+    /// reverting the honest uploader's whole batch.
+    /// @param requesters parties with an open request to msg.sender this round.
     /// @param digests nonzero digests of the ciphertext objects, one per requester.
     function uploadCiphertexts(address[] calldata requesters, bytes32[] calldata digests) external {
         _requireCredible(msg.sender);
@@ -276,20 +413,31 @@ contract ConsortiumLedger is IConsortiumLedger {
         for (uint256 j; j < count; ++j) {
             address requester = requesters[j];
             if (digests[j] == bytes32(0)) revert ZeroDigest();
-            if (_members[requester].status != Status.Credible) revert NotCredible(requester);
             (bytes32 key, uint256 shift) = _requestEntry(round, requester, myIndex);
             uint256 word = _requestWords[key];
             uint256 entry = (word >> shift) & _ENTRY_MASK;
-            if (entry == 0 || entry & _FULFILLED != 0) {
+            if (entry == 0 || entry & (_FULFILLED | _SKIPPED) != 0) {
                 revert RequestNotOpen(round, requester, msg.sender);
             }
-            _requestWords[key] = word | (_FULFILLED << shift);
-            // entry < 2^63 was checked against the total supply at request time.
+            // entry < 2^62 was checked against the total supply at request time.
             uint112 amount = uint112(entry);
-            // The request escrowed `amount` in this round and escrow of the current round is
-            // only released by fulfilment, so escrowed >= amount.
+            Account storage theirs = _accounts[requester];
+            if (_members[requester].status != Status.Credible) {
+                _requestWords[key] = word | (_SKIPPED << shift);
+                // The request escrowed `amount` in this round, and escrow of the current round
+                // only leaves by fulfilment or skip (each once), so escrowed >= amount; the
+                // balance stays below the total supply < 2^112.
+                unchecked {
+                    theirs.escrowed -= amount;
+                    theirs.balance += amount;
+                }
+                emit RequestSkipped(round, requester, msg.sender, amount);
+                continue;
+            }
+            _requestWords[key] = word | (_FULFILLED << shift);
+            // As above: the request's escrow is still held, so escrowed >= amount.
             unchecked {
-                _accounts[requester].escrowed -= amount;
+                theirs.escrowed -= amount;
             }
             earned += amount;
         }
@@ -302,12 +450,13 @@ contract ConsortiumLedger is IConsortiumLedger {
         _uploadAccumulators[msg.sender] = keccak256(
             abi.encode(_uploadAccumulators[msg.sender], round, requesters, digests)
         );
-        emit CiphertextsUploaded(round, msg.sender, requesters, digests);
+        emit CiphertextsUploaded(round, msg.sender, requesters, digests, earned);
     }
 
     /// @notice Vote to close the current epoch (benchmarking or a round's SETTLE phase).
     /// The epoch closes when every credible party voted, or on any member's call once the
-    /// epoch's deadline block is reached; the next round then opens.
+    /// epoch's deadline block is reached; the next round then opens, or, after round
+    /// `rounds`, the consortium is Finished.
     function closeRound() external {
         _requireCredible(msg.sender);
         Phase current = phase();
@@ -343,14 +492,20 @@ contract ConsortiumLedger is IConsortiumLedger {
     // ======================================================================== credibility
 
     /// @notice Report `suspects` as low-quality parties for evaluation `epoch`.
-    /// @dev A suspect is removed once reports from ceil(num/den * |C|) distinct members name it
-    /// for the same epoch, |C| being the credible count when the deciding report arrives.
-    /// Suspects already removed are skipped, so concurrent reports do not revert.
-    /// @param epoch 0 for initial benchmarking, t for round t; at most the current round.
+    /// @dev Accepted only for the current epoch inside its assessment window (epoch 0: the
+    /// Benchmarking phase; round t: its Settle phase). A suspect is removed once credible
+    /// members that named it for the epoch reach `removalQuorum()`: reports of members removed
+    /// since they reported no longer count. Suspects already removed are skipped, so
+    /// concurrent reports do not revert.
+    /// @param epoch the current epoch.
     /// @param suspects registered parties other than msg.sender.
     function reportLowQuality(uint64 epoch, address[] calldata suspects) external {
         _requireCredible(msg.sender);
-        _requireEpoch(epoch);
+        Phase current = phase();
+        Phase window = _currentRound == 0 ? Phase.Benchmarking : Phase.Settle;
+        if (epoch != _currentRound || current != window) {
+            revert ReportOutsideWindow(epoch, _currentRound, current);
+        }
         uint256 count = suspects.length;
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
         for (uint256 j; j < count; ++j) {
@@ -363,9 +518,8 @@ contract ConsortiumLedger is IConsortiumLedger {
             }
             _reported[epoch][suspect][msg.sender] = true;
             if (status == Status.Removed) continue;
-            address[] storage reporters = _reporters[epoch][suspect];
-            reporters.push(msg.sender);
-            if (reporters.length >= removalQuorum()) _remove(suspect, epoch, reporters);
+            _reporters[epoch][suspect].push(msg.sender);
+            _removeIfQuorum(epoch, suspect);
         }
         emit LowQualityReported(epoch, msg.sender, suspects);
     }
@@ -386,7 +540,8 @@ contract ConsortiumLedger is IConsortiumLedger {
         bytes32[] calldata digests
     ) external {
         _requireCredible(msg.sender);
-        _requireEpoch(epoch);
+        if (!_registrationClosed) revert WrongPhase(Phase.Benchmarking, Phase.Registration);
+        if (epoch > _currentRound) revert FutureEpoch(epoch, _currentRound);
         if (kind < KIND_LABELS || kind > KIND_EVALUATION) revert UnknownMessageKind(kind);
         uint256 count = recipients.length;
         if (count != digests.length) revert LengthMismatch(count, digests.length);
@@ -404,29 +559,37 @@ contract ConsortiumLedger is IConsortiumLedger {
 
     // ======================================================================== views
 
-    /// @notice The deployment parameters.
-    function parameters() external view returns (Parameters memory) {
-        return Parameters(
-            _modelSize,
-            _minParties,
-            _maxParties,
-            _registrationDeadline,
-            _benchmarkBlocks,
-            _requestBlocks,
-            _uploadBlocks,
-            _settleBlocks,
-            _quorumNumerator,
-            _quorumDenominator,
-            _thresholdMode,
-            _thresholdNumerator,
-            _thresholdDenominator,
-            _maxEncKeyLength
-        );
+    /// @notice The deployment parameters (registrationDeadline is the absolute block).
+    function parameters() external view returns (Parameters memory p) {
+        p.modelSize = _modelSize;
+        p.minParties = _minParties;
+        p.maxParties = _maxParties;
+        p.rounds = _roundsTotal;
+        p.registrationBlocks = _registrationBlocks;
+        p.registrationDeadline = _registrationDeadline;
+        p.benchmarkBlocks = _benchmarkBlocks;
+        p.requestBlocks = _requestBlocks;
+        p.uploadBlocks = _uploadBlocks;
+        p.settleBlocks = _settleBlocks;
+        p.quorumNumerator = _quorumNumerator;
+        p.quorumDenominator = _quorumDenominator;
+        p.thresholdMode = _thresholdMode;
+        p.thresholdNumerator = _thresholdNumerator;
+        p.thresholdDenominator = _thresholdDenominator;
+        p.admission = _admission;
+        p.admissionQuorumNumerator = _admissionQuorumNumerator;
+        p.admissionQuorumDenominator = _admissionQuorumDenominator;
+        p.registrationDeposit = _registrationDeposit;
+        p.minDataSize = _minDataSize;
+        p.maxDataSize = _maxDataSize;
+        p.maxSharingNumerator = _maxSharingNumerator;
+        p.maxSharingDenominator = _maxSharingDenominator;
     }
 
     /// @notice The current phase, derived from state and block number.
     function phase() public view returns (Phase) {
         if (!_registrationClosed) return Phase.Registration;
+        if (_finished) return Phase.Finished;
         uint64 round = _currentRound;
         if (round == 0) return Phase.Benchmarking;
         RoundState storage state = _rounds[round];
@@ -441,9 +604,17 @@ contract ConsortiumLedger is IConsortiumLedger {
         return Phase.Settle;
     }
 
-    /// @notice The current epoch: 0 during registration and benchmarking, t in round t.
+    /// @notice The current epoch: 0 during registration and benchmarking, t in round t, and
+    /// `rounds` + 1 once Finished.
     function currentRound() external view returns (uint64) {
         return _currentRound;
+    }
+
+    /// @notice Whether registration failed for good: its deadline passed with fewer than
+    /// minParties registered (deposits can then be withdrawn).
+    function registrationFailed() public view returns (bool) {
+        return !_registrationClosed && block.number >= _registrationDeadline
+            && _parties.length < _minParties;
     }
 
     /// @notice Absolute deadline blocks of `round`'s phases (benchmarking: all three equal).
@@ -482,6 +653,51 @@ contract ConsortiumLedger is IConsortiumLedger {
     /// @notice Every registered party, in registration order.
     function parties() external view returns (address[] memory) {
         return _parties;
+    }
+
+    /// @notice Every admitted address (allowlist first, then those voted in), in order.
+    function admitted() external view returns (address[] memory) {
+        return _admittedList;
+    }
+
+    /// @notice The addresses the deployer admitted (the first entries of `admitted()`).
+    function allowlist() external view returns (address[] memory list) {
+        list = new address[](_allowlistLength);
+        for (uint256 i; i < list.length; ++i) {
+            list[i] = _admittedList[i];
+        }
+    }
+
+    /// @notice Whether `party` is admitted (always true under `Admission.Open`).
+    /// @param party any address.
+    function isAdmitted(address party) external view returns (bool) {
+        return _admission == Admission.Open || _members[party].admitted;
+    }
+
+    /// @notice Votes `candidate` has received for admission.
+    /// @param candidate any address.
+    function admissionVotes(address candidate) external view returns (uint256) {
+        return _admissionVotes[candidate];
+    }
+
+    /// @notice Whether `voter` voted to admit `candidate`.
+    /// @param candidate the candidate.
+    /// @param voter the admitted member.
+    function hasVotedToAdmit(address candidate, address voter) external view returns (bool) {
+        return _votedToAdmit[candidate][voter];
+    }
+
+    /// @notice Votes that admit a candidate now: ceil(num * admitted / den).
+    function admissionQuorum() public view returns (uint256) {
+        uint256 a = _admittedList.length;
+        return (a * _admissionQuorumNumerator + _admissionQuorumDenominator - 1)
+            / _admissionQuorumDenominator;
+    }
+
+    /// @notice Whether `party` still holds a registration deposit in the contract.
+    /// @param party any address.
+    function depositHeld(address party) external view returns (bool) {
+        return _members[party].depositHeld;
     }
 
     /// @notice The credible parties, in registration order.
@@ -559,7 +775,9 @@ contract ConsortiumLedger is IConsortiumLedger {
         (bytes32 key, uint256 shift) = _requestEntry(round, requester, them.index);
         uint256 entry = (_requestWords[key] >> shift) & _ENTRY_MASK;
         if (entry == 0) return (0, RequestStatus.None);
-        status = entry & _FULFILLED != 0 ? RequestStatus.Fulfilled : RequestStatus.Open;
+        if (entry & _FULFILLED != 0) status = RequestStatus.Fulfilled;
+        else if (entry & _SKIPPED != 0) status = RequestStatus.Skipped;
+        else status = RequestStatus.Open;
         amount = entry & _AMOUNT_MASK;
     }
 
@@ -570,11 +788,25 @@ contract ConsortiumLedger is IConsortiumLedger {
         return _uploadAccumulators[uploader];
     }
 
-    /// @notice Members that reported `suspect` in `epoch` while it was credible.
+    /// @notice Members that reported `suspect` in `epoch` while it was credible (whether or
+    /// not they are still credible; see `credibleReportCount`).
     /// @param epoch an epoch number.
     /// @param suspect the reported party.
     function reportersOf(uint64 epoch, address suspect) external view returns (address[] memory) {
         return _reporters[epoch][suspect];
+    }
+
+    /// @notice Reports against `suspect` in `epoch` that count now: those of reporters that
+    /// are still credible. `suspect` is removed when this reaches `removalQuorum()`.
+    /// @param epoch an epoch number.
+    /// @param suspect the reported party.
+    function credibleReportCount(uint64 epoch, address suspect) public view returns (uint256) {
+        address[] storage reporters = _reporters[epoch][suspect];
+        uint256 count;
+        for (uint256 i; i < reporters.length; ++i) {
+            if (_members[reporters[i]].status == Status.Credible) ++count;
+        }
+        return count;
     }
 
     /// @notice Whether `reporter` reported `suspect` in `epoch`.
@@ -601,7 +833,7 @@ contract ConsortiumLedger is IConsortiumLedger {
         return _messageAccumulators[keccak256(abi.encode(epoch, kind, sender))];
     }
 
-    /// @notice Reports needed to remove a party now: ceil(num * |C| / den).
+    /// @notice Credible reports needed to remove a party now: ceil(num * |C| / den).
     function removalQuorum() public view returns (uint256) {
         uint256 c = _credibleCount;
         return (c * _quorumNumerator + _quorumDenominator - 1) / _quorumDenominator;
@@ -627,13 +859,49 @@ contract ConsortiumLedger is IConsortiumLedger {
         if (actual != expected) revert WrongPhase(expected, actual);
     }
 
+    function _requireOpenRegistration() private view {
+        _requirePhase(Phase.Registration);
+        if (block.number >= _registrationDeadline) {
+            revert RegistrationDeadlinePassed(_registrationDeadline, block.number);
+        }
+    }
+
     function _requireCredible(address party) private view {
         if (_members[party].status != Status.Credible) revert NotCredible(party);
     }
 
-    function _requireEpoch(uint64 epoch) private view {
-        if (!_registrationClosed) revert WrongPhase(Phase.Benchmarking, Phase.Registration);
-        if (epoch > _currentRound) revert FutureEpoch(epoch, _currentRound);
+    /// Refuse keys of the wrong length and X25519 keys of small order.
+    function _checkKey(bytes calldata key) private pure {
+        uint256 length = key.length;
+        if (length != X25519_KEY_LENGTH && length != HYBRID_KEY_LENGTH) {
+            revert InvalidEncryptionKey(length, X25519_KEY_LENGTH, HYBRID_KEY_LENGTH);
+        }
+        bytes32 raw = bytes32(key[:32]);
+        // The u-coordinate is little-endian with the top bit ignored (RFC 7748); reduce it
+        // modulo p to catch the non-canonical encodings p, p + 1 of 0 and 1 too.
+        uint256 u = _reverseBytes(uint256(raw)) & ((1 << 255) - 1);
+        if (u >= _P25519) u -= _P25519;
+        if (u <= 1 || u == _P25519 - 1 || u == _ORDER8_A || u == _ORDER8_B) {
+            revert WeakEncryptionKey(raw);
+        }
+    }
+
+    function _reverseBytes(uint256 v) private pure returns (uint256) {
+        v = ((v >> 8) & 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff)
+            | ((v & 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff) << 8);
+        v = ((v >> 16) & 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff)
+            | ((v & 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff) << 16);
+        v = ((v >> 32) & 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff)
+            | ((v & 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff) << 32);
+        v = ((v >> 64) & 0x0000000000000000ffffffffffffffff0000000000000000ffffffffffffffff)
+            | ((v & 0x0000000000000000ffffffffffffffff0000000000000000ffffffffffffffff) << 64);
+        return (v >> 128) | (v << 128);
+    }
+
+    function _admit(address party, bool byVote) private {
+        _members[party].admitted = true;
+        _admittedList.push(party);
+        emit PartyAdmitted(party, byVote, _admittedList.length);
     }
 
     function _requestEntry(uint64 round, address requester, uint16 uploaderIndex)
@@ -658,6 +926,11 @@ contract ConsortiumLedger is IConsortiumLedger {
         _currentRound = next;
         uint64 start = uint64(block.number);
         _rounds[next].start = start;
+        if (round == _roundsTotal) {
+            _finished = true;
+            emit ConsortiumFinished(round, _credibleCount);
+            return;
+        }
         uint64 requestDeadline = start + _requestBlocks;
         uint64 uploadDeadline = requestDeadline + _uploadBlocks;
         emit RoundOpened(next, requestDeadline, uploadDeadline, uploadDeadline + _settleBlocks);
@@ -676,7 +949,27 @@ contract ConsortiumLedger is IConsortiumLedger {
         return true;
     }
 
-    function _remove(address party, uint64 epoch, address[] storage reporters) private {
+    /// Remove `suspect` if the reporters of `epoch` that are still credible reach the quorum.
+    function _removeIfQuorum(uint64 epoch, address suspect) private {
+        address[] storage reporters = _reporters[epoch][suspect];
+        uint256 quorum = removalQuorum();
+        uint256 length = reporters.length;
+        // Cheap exit: fewer reports than the quorum, credible or not.
+        if (length < quorum) return;
+        address[] memory counted = new address[](length);
+        uint256 k;
+        for (uint256 i; i < length; ++i) {
+            if (_members[reporters[i]].status == Status.Credible) counted[k++] = reporters[i];
+        }
+        if (k < quorum) return;
+        // Trim the memory array to the credible reporters for the event.
+        assembly ("memory-safe") {
+            mstore(counted, k)
+        }
+        _remove(suspect, epoch, counted);
+    }
+
+    function _remove(address party, uint64 epoch, address[] memory reporters) private {
         Membership storage member = _members[party];
         member.status = Status.Removed;
         --_credibleCount;
@@ -689,6 +982,6 @@ contract ConsortiumLedger is IConsortiumLedger {
             if (member.lastUploadRound == round32) --state.uploadCount;
         }
         if (member.voteMark == round32 + 1) --state.voteCount;
-        emit PartyRemoved(party, epoch, reporters);
+        emit PartyRemoved(party, epoch, reporters, member.depositHeld ? _registrationDeposit : 0);
     }
 }

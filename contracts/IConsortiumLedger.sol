@@ -2,19 +2,23 @@
 pragma solidity 0.8.30;
 
 /// @title IConsortiumLedger
-/// @notice Events, errors and types of the fppdl consortium ledger: registration (the paper's
-/// init transactions), points, the credible party set, and the DOWNLOAD / UPLOAD rounds.
-/// @dev Integers only. Rounds and deadlines are counted in block numbers.
+/// @notice Events, errors and types of the fppdl consortium ledger: admission and registration
+/// (the paper's init transactions), points, the credible party set, and the DOWNLOAD / UPLOAD
+/// rounds.
+/// @dev Integers only. Rounds and deadlines are counted in block numbers. Every state change
+/// emits an event carrying its amounts, so the whole ledger can be replayed from its logs.
 interface IConsortiumLedger {
     /// @notice Life-cycle phase of the consortium, as returned by `phase()`.
     /// Registration: parties register. Benchmarking: epoch 0 (Algorithm 1), between
     /// registration and round 1. Request / Upload / Settle: the three phases of round t >= 1.
+    /// Finished: the last round (`rounds`) closed.
     enum Phase {
         Registration,
         Benchmarking,
         Request,
         Upload,
-        Settle
+        Settle,
+        Finished
     }
 
     /// @notice Membership status of an address.
@@ -25,17 +29,32 @@ interface IConsortiumLedger {
     }
 
     /// @notice Status of one (round, requester, uploader) request.
+    /// Skipped: the requester was no longer credible when the uploader served the round, and
+    /// its escrow for this request went back to it.
     enum RequestStatus {
         None,
         Open,
-        Fulfilled
+        Fulfilled,
+        Skipped
+    }
+
+    /// @notice Who may register. Open: anyone (devnets and tests only: it admits sybils).
+    /// Allowlist: the addresses the deployer listed. Vote: the listed founders, plus any
+    /// address admitted by a vote of already-admitted members.
+    enum Admission {
+        Open,
+        Allowlist,
+        Vote
     }
 
     /// @notice Deployment parameters; immutable and readable through `parameters()`.
     /// @param modelSize |w|, the number of model parameters (paper eq. 2).
     /// @param minParties fewest registrations that allow closing registration.
     /// @param maxParties most registrations; also caps every array argument.
-    /// @param registrationDeadline block number from which registration is over.
+    /// @param rounds number of rounds; the consortium is Finished when round `rounds` closes.
+    /// @param registrationBlocks length of registration in blocks, from the deployment block.
+    /// @param registrationDeadline block from which registration is over; 0 at deployment
+    /// means deployment block + registrationBlocks (`parameters()` returns both, consistent).
     /// @param benchmarkBlocks length in blocks of epoch 0 (initial benchmarking).
     /// @param requestBlocks length in blocks of a round's REQUEST phase.
     /// @param uploadBlocks length in blocks of a round's UPLOAD phase.
@@ -45,11 +64,22 @@ interface IConsortiumLedger {
     /// @param thresholdMode 0: c_th = (num/den) / |C| (paper); 1: c_th = (num/den) / (|C|-1) (authors' code).
     /// @param thresholdNumerator numerator of the low-quality credibility threshold factor.
     /// @param thresholdDenominator denominator of the low-quality credibility threshold factor.
-    /// @param maxEncKeyLength longest accepted encryption public key, in bytes.
+    /// @param admission who may register (see `Admission`).
+    /// @param admissionQuorumNumerator Vote admission: ceil(num/den * admitted) votes admit.
+    /// @param admissionQuorumDenominator denominator of the admission quorum.
+    /// @param registrationDeposit exact wei sent with `register`; withdrawable once Finished
+    /// by a party that was not removed (0: no deposit).
+    /// @param minDataSize smallest accepted |D_i|.
+    /// @param maxDataSize largest accepted |D_i|.
+    /// @param maxSharingNumerator u_i <= |D_i| * num / den bounds the claimed sharing level,
+    /// hence the points p_i = floor(u_i |w| (n-1) / |D_i|) anyone can mint.
+    /// @param maxSharingDenominator denominator of the largest sharing level.
     struct Parameters {
         uint64 modelSize;
         uint16 minParties;
         uint16 maxParties;
+        uint32 rounds;
+        uint64 registrationBlocks;
         uint64 registrationDeadline;
         uint32 benchmarkBlocks;
         uint32 requestBlocks;
@@ -60,19 +90,35 @@ interface IConsortiumLedger {
         uint8 thresholdMode;
         uint32 thresholdNumerator;
         uint32 thresholdDenominator;
-        uint32 maxEncKeyLength;
+        Admission admission;
+        uint16 admissionQuorumNumerator;
+        uint16 admissionQuorumDenominator;
+        uint128 registrationDeposit;
+        uint64 minDataSize;
+        uint64 maxDataSize;
+        uint32 maxSharingNumerator;
+        uint32 maxSharingDenominator;
     }
 
     // ----------------------------------------------------------------------------- events
 
-    /// @notice A party registered (the paper's init transaction).
+    /// @notice The ledger was deployed with `params`; registration is open until `registrationDeadline`.
+    event LedgerDeployed(Parameters params, uint256 allowlisted);
+    /// @notice `party` may register: listed by the deployer (`byVote` false) or voted in.
+    event PartyAdmitted(address indexed party, bool byVote, uint256 admittedCount);
+    /// @notice `voter` voted to admit `candidate`, which now has `votes` of the `quorum` needed.
+    event AdmissionVoted(
+        address indexed candidate, address indexed voter, uint256 votes, uint256 quorum
+    );
+    /// @notice A party registered (the paper's init transaction), paying `deposit` wei.
     event PartyRegistered(
         address indexed party,
         uint256 index,
         uint64 dataSize,
         uint64 samplesReleased,
         bytes32 samplesDigest,
-        bytes encPubKey
+        bytes encPubKey,
+        uint256 deposit
     );
     /// @notice Registration closed; every registered party is credible and was minted points.
     event RegistrationClosed(uint256 partyCount, uint256 totalPoints, uint64 benchmarkDeadline);
@@ -87,20 +133,37 @@ interface IConsortiumLedger {
         uint64 indexed round, address indexed requester, address[] uploaders, uint256[] amounts
     );
     /// @notice An UPLOAD transaction: `uploader` committed ciphertext digests for `requesters`
-    /// and was paid the escrowed points of each fulfilled request.
+    /// and was paid `paid` points in total for the requests it fulfilled (requests skipped
+    /// because their requester was removed are listed too, with a `RequestSkipped` event).
     event CiphertextsUploaded(
-        uint64 indexed round, address indexed uploader, address[] requesters, bytes32[] digests
+        uint64 indexed round,
+        address indexed uploader,
+        address[] requesters,
+        bytes32[] digests,
+        uint256 paid
+    );
+    /// @notice `uploader` skipped the request of `requester`, removed since it requested, and
+    /// the request's `refunded` points went back from escrow to the requester's balance.
+    event RequestSkipped(
+        uint64 indexed round, address indexed requester, address indexed uploader, uint256 refunded
     );
     /// @notice `party` is done with epoch `round` and voted to close it.
     event RoundCloseVoted(uint64 indexed round, address indexed party);
     /// @notice Epoch `round` closed, by unanimity of the credible set or after its deadline.
     event RoundClosed(uint64 indexed round, address closer, bool byDeadline);
+    /// @notice The last round `lastRound` closed: the consortium is over.
+    event ConsortiumFinished(uint64 lastRound, uint256 credibleCount);
     /// @notice Unspent escrow of an earlier round went back to `party`'s balance.
     event EscrowReleased(address indexed party, uint64 round, uint256 amount);
     /// @notice `reporter` named `suspects` as low-quality parties for `epoch`.
     event LowQualityReported(uint64 indexed epoch, address indexed reporter, address[] suspects);
-    /// @notice `party` left the credible set after a quorum of `reporters` named it in `epoch`.
-    event PartyRemoved(address indexed party, uint64 indexed epoch, address[] reporters);
+    /// @notice `party` left the credible set after the credible `reporters` (a quorum of the
+    /// credible set) named it in `epoch`; a registration deposit of `forfeited` wei stays locked.
+    event PartyRemoved(
+        address indexed party, uint64 indexed epoch, address[] reporters, uint256 forfeited
+    );
+    /// @notice `party` withdrew its registration deposit of `amount` wei.
+    event DepositWithdrawn(address indexed party, uint256 amount);
     /// @notice `sender` committed digests of off-chain messages of `kind` sent to `recipients`;
     /// `accumulator` is the new hash chain value stored for (epoch, kind, sender).
     event MessagesCommitted(
@@ -132,10 +195,42 @@ interface IConsortiumLedger {
     error RegistrationStillOpen(uint64 deadline, uint256 registered, uint256 maxParties);
     /// @notice Only `registered` parties registered; at least `minParties` are needed.
     error NotEnoughParties(uint256 registered, uint256 minParties);
-    /// @notice An encryption public key of `length` bytes; 1..`maxLength` are accepted.
-    error InvalidEncryptionKey(uint256 length, uint256 maxLength);
+    /// @notice `party` was not admitted (allowlist or vote) and cannot register or vote.
+    error NotAdmitted(address party);
+    /// @notice `party` is already admitted.
+    error AlreadyAdmitted(address party);
+    /// @notice Admission by vote is not enabled: the deployment's admission mode is `mode`.
+    error AdmissionByVoteDisabled(Admission mode);
+    /// @notice `voter` already voted to admit `candidate`.
+    error AlreadyVotedToAdmit(address voter, address candidate);
+    /// @notice `admitted` addresses are admitted already; at most `maxParties` may be.
+    error AdmissionFull(uint256 admitted, uint256 maxParties);
+    /// @notice `sent` wei were sent with `register`; exactly `required` are needed.
+    error WrongDeposit(uint256 sent, uint256 required);
+    /// @notice Deposits can be withdrawn once the consortium is Finished (or its registration
+    /// failed); the ledger is in phase `phase`.
+    error DepositLocked(Phase phase);
+    /// @notice `party` has no registration deposit to withdraw (none paid, or withdrawn).
+    error NothingToWithdraw(address party);
+    /// @notice `party` was removed: its registration deposit is forfeited.
+    error DepositForfeit(address party);
+    /// @notice Sending `amount` wei back to `party` failed.
+    error DepositTransferFailed(address party, uint256 amount);
+    /// @notice An encryption public key of `length` bytes; exactly `x25519Length` (X25519) or
+    /// `hybridLength` (X25519 || ML-KEM-768) bytes are accepted.
+    error InvalidEncryptionKey(uint256 length, uint256 x25519Length, uint256 hybridLength);
+    /// @notice The X25519 key `key` (little-endian u-coordinate) has small order: every shared
+    /// secret computed with it is predictable, and peers refuse it.
+    error WeakEncryptionKey(bytes32 key);
     /// @notice u_i = `samplesReleased` must satisfy 1 <= u_i <= |D_i| = `dataSize`.
     error InvalidSampleCounts(uint64 dataSize, uint64 samplesReleased);
+    /// @notice |D_i| = `dataSize` lies outside [`minDataSize`, `maxDataSize`].
+    error DataSizeOutOfRange(uint64 dataSize, uint64 minDataSize, uint64 maxDataSize);
+    /// @notice u_i / |D_i| = `samplesReleased` / `dataSize` exceeds the largest sharing level
+    /// `maxNumerator` / `maxDenominator`.
+    error SharingLevelTooHigh(
+        uint64 dataSize, uint64 samplesReleased, uint32 maxNumerator, uint32 maxDenominator
+    );
     /// @notice A zero digest was given where a content digest is required.
     error ZeroDigest();
     /// @notice Two parallel arrays have lengths `first` and `second`.
@@ -160,8 +255,12 @@ interface IConsortiumLedger {
     error RequestNotOpen(uint64 round, address requester, address uploader);
     /// @notice `party` already voted to close `round`, and the round cannot close yet.
     error AlreadyVoted(address party, uint64 round);
-    /// @notice Reports and commitments may name epochs up to `currentRound`, not `epoch`.
+    /// @notice Commitments may name epochs up to `currentRound`, not `epoch`.
     error FutureEpoch(uint64 epoch, uint64 currentRound);
+    /// @notice Reports are accepted only for the current epoch `currentRound` inside its
+    /// assessment window (epoch 0: Benchmarking; round t: its Settle phase); this one names
+    /// `epoch` in phase `phase`.
+    error ReportOutsideWindow(uint64 epoch, uint64 currentRound, Phase phase);
     /// @notice `reporter` already reported `suspect` in `epoch`.
     error AlreadyReported(uint64 epoch, address reporter, address suspect);
     /// @notice `kind` is not one of the message kinds of the ledger.

@@ -145,7 +145,7 @@ def test_upload_reverts(consortium, dev_accounts):
     assert (rno.value.round, rno.value.requester, rno.value.uploader) == (1, c.addresses[3], b)
     with pytest.raises(errors.RequestNotOpen):  # the same request twice in one UPLOAD
         c[1].upload_ciphertexts([a, a], [digest(0), digest(1)])
-    with pytest.raises(errors.NotCredible):
+    with pytest.raises(errors.RequestNotOpen):  # an outsider never requested anything
         c[1].upload_ciphertexts([dev_accounts[35].address], [digest(0)])
     # Serving only one of two requests: the other stays open and is refunded later.
     c[1].upload_ciphertexts([a], [digest(0)])

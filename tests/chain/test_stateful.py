@@ -39,6 +39,7 @@ class LedgerMachine(RuleBasedStateMachine):
         base = type(self).factory(
             registration_blocks=3 * N, min_parties=3, max_parties=N,
             request_blocks=4, upload_blocks=4, settle_blocks=4, benchmark_blocks=4,
+            max_sharing_numerator=1, max_sharing_denominator=1,
         )
         self.ledgers = [base.with_account(a) for a in type(self).accounts[1 : N + 1]]
         self.parties = [a.address for a in type(self).accounts[1 : N + 1]]

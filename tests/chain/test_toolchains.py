@@ -62,6 +62,11 @@ def test_build_is_idempotent_and_complete():
     assert {"abi", "bytecode", "deployedBytecode", "storageLayout"} <= set(data)
 
 
+def test_deployed_code_fits_the_eip170_limit():
+    code = chain_compile.load_artifact("ConsortiumLedger").deployed_bytecode
+    assert (len(code) - 2) // 2 <= 24_576  # every public network refuses larger contracts
+
+
 def test_hot_party_state_is_packed_in_one_slot():
     layout = chain_compile.load_artifact("ConsortiumLedger").storage_layout
     types = layout["types"]
