@@ -43,7 +43,7 @@ def run_consortium(
     """Deploy, register n parties, run `rounds` full rounds; return gas figures and totals."""
     w3 = connect(node.rpc_url)
     accounts = [Account.from_key(k) for k in node.dev_private_keys[1 : n + 1]]
-    params = LedgerParams(model_size=MODEL_SIZE, min_parties=2, max_parties=n,
+    params = LedgerParams(model_size=MODEL_SIZE, min_parties=3, max_parties=n,
                           registration_deadline=int(w3.eth.block_number) + 10 * n)
     base, deploy_receipt = Ledger.deploy(w3, Account.from_key(node.dev_private_keys[0]), params)
     ledgers = [base.with_account(a) for a in accounts]

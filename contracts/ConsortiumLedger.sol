@@ -1,25 +1,36 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IConsortiumLedger} from "./IConsortiumLedger.sol";
+import {ClaimsModule} from "./ClaimsModule.sol";
+import {LedgerBase} from "./LedgerBase.sol";
 
 /// @title ConsortiumLedger
 /// @notice Points ledger of one fppdl consortium (paper 001, section 3.2): admission and
 /// registration with on-chain minting of initial points, the credible party set with quorum
-/// removal, and coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (payment) transactions,
-/// for a fixed number of rounds after which the consortium is Finished.
-/// @dev Invariant: the sum over parties of balance + escrowed equals `totalPoints()` forever.
-/// Every loop is bounded by `maxParties`. Unspent escrow of a closed round is released lazily
-/// (on the party's next DOWNLOAD, or by anyone through `releaseEscrow`) so closing a round is O(1).
+/// removal, and coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (delivery)
+/// transactions, for a fixed number of rounds after which the consortium is Finished. An
+/// uploader's payment stays pending until its round's dispute window closes (when the round
+/// closes); a requester may claim against a delivery with a deposit, resolved by the uploader's
+/// response and a vote of the credible set, or by deadline against the silent side.
+/// @dev Invariant: the sum over parties of balance + escrowed + pending + disputed + deposited
+/// equals `totalPoints()` at every block. Every loop is bounded by `maxParties`. Unspent escrow
+/// of a closed round and pending payments whose window closed are settled lazily (on the
+/// party's next DOWNLOAD or UPLOAD, or by anyone through `settle`) so closing a round is O(1).
 /// Admission `Open` lets any address register with self-declared sizes: it is meant for
 /// devnets and tests only; a real consortium uses `Allowlist` or `Vote`.
-contract ConsortiumLedger is IConsortiumLedger {
+contract ConsortiumLedger is LedgerBase {
     /// @notice Message kind: mutual-evaluation labels sent privately to a sample owner.
     uint8 public constant KIND_LABELS = 1;
     /// @notice Message kind: dropout-recovery streams sent to a receiver.
     uint8 public constant KIND_RECOVERY = 2;
     /// @notice Message kind: local credibility vectors or other evaluation results.
     uint8 public constant KIND_EVALUATION = 3;
+    /// @notice Message kind: a receiver's receipt, the envelopes it accepts and excludes.
+    uint8 public constant KIND_RECEIPT = 4;
+    /// @notice Message kind: a neighbour's reveal of a sender's self-mask share to the receiver.
+    uint8 public constant KIND_UNMASK = 5;
+    /// @notice Longest accepted consortium-wide settings blob, in bytes.
+    uint256 public constant MAX_SETTINGS_LENGTH = 4096;
     /// @notice Threshold mode: c_th = (num/den) / |C| (the paper's (1/n)(2/3)).
     uint8 public constant THRESHOLD_PAPER = 0;
     /// @notice Threshold mode: c_th = (num/den) / (|C|-1) (the authors' code, (1/3)/(|C|-1)).
@@ -38,131 +49,21 @@ contract ConsortiumLedger is IConsortiumLedger {
     uint256 private constant _ORDER8_B =
         0x57119fd0dd4e22d8868e1c58c45c44045bef839c55b1d0b1248c50a3bc959c5f;
 
-    // Requests are packed four per storage word, keyed by (round, requester, uploader index / 4):
-    // each 64-bit entry holds the amount in its low 62 bits, a fulfilled flag in the top bit and
-    // a skipped flag below it, so a DOWNLOAD to n-1 uploaders writes ceil(n/4) fresh slots.
-    uint256 private constant _ENTRIES_PER_WORD = 4;
-    uint256 private constant _ENTRY_BITS = 64;
-    uint256 private constant _ENTRY_MASK = type(uint64).max;
-    uint256 private constant _FULFILLED = 1 << 63;
-    uint256 private constant _SKIPPED = 1 << 62;
-    uint256 private constant _AMOUNT_MASK = _SKIPPED - 1;
-
-    // Hot slot of a party: everything a DOWNLOAD / UPLOAD touches on the paying side.
-    struct Account {
-        uint112 balance;
-        uint112 escrowed;
-        uint32 escrowRound;
-    }
-
-    // Membership and per-round activity, one slot: rounds are uint32 in storage.
-    struct Membership {
-        Status status;
-        uint16 index;
-        uint32 lastRequestRound;
-        uint32 lastUploadRound;
-        uint32 lastNamedRound;
-        // Stored as round + 1 so that the zero default never reads as a vote for epoch 0.
-        uint32 voteMark;
-        bool admitted;
-        bool depositHeld;
-    }
-
-    struct Profile {
-        uint64 dataSize;
-        uint64 samplesReleased;
-        bytes32 samplesDigest;
-        bytes encPubKey;
-    }
-
-    struct RoundState {
-        uint64 start;
-        uint16 requestCount;
-        uint16 uploadersExpected;
-        uint16 uploadCount;
-        uint16 voteCount;
-    }
-
-    uint64 private immutable _modelSize;
-    uint16 private immutable _minParties;
-    uint16 private immutable _maxParties;
-    uint32 private immutable _roundsTotal;
-    uint64 private immutable _registrationBlocks;
-    uint64 private immutable _registrationDeadline;
-    uint32 private immutable _benchmarkBlocks;
-    uint32 private immutable _requestBlocks;
-    uint32 private immutable _uploadBlocks;
-    uint32 private immutable _settleBlocks;
-    uint16 private immutable _quorumNumerator;
-    uint16 private immutable _quorumDenominator;
-    uint8 private immutable _thresholdMode;
-    uint32 private immutable _thresholdNumerator;
-    uint32 private immutable _thresholdDenominator;
-    Admission private immutable _admission;
-    uint16 private immutable _admissionQuorumNumerator;
-    uint16 private immutable _admissionQuorumDenominator;
-    uint128 private immutable _registrationDeposit;
-    uint64 private immutable _minDataSize;
-    uint64 private immutable _maxDataSize;
-    uint32 private immutable _maxSharingNumerator;
-    uint32 private immutable _maxSharingDenominator;
     uint16 private immutable _allowlistLength;
-
-    address[] private _parties;
-    address[] private _admittedList;
-    mapping(address => Account) private _accounts;
-    mapping(address => Membership) private _members;
-    mapping(address => Profile) private _profiles;
-    mapping(address => uint16) private _admissionVotes;
-    mapping(address => mapping(address => bool)) private _votedToAdmit;
-
-    bool private _registrationClosed;
-    bool private _finished;
-    uint16 private _credibleCount;
-    uint64 private _currentRound;
-    uint256 private _totalPoints;
-    mapping(uint64 => RoundState) private _rounds;
-    mapping(bytes32 => uint256) private _requestWords;
-    mapping(address => bytes32) private _uploadAccumulators;
-    mapping(uint64 => mapping(address => address[])) private _reporters;
-    mapping(uint64 => mapping(address => mapping(address => bool))) private _reported;
-    mapping(bytes32 => bytes32) private _messageAccumulators;
+    bytes32 private immutable _settingsDigest;
+    address private immutable _claimsModule;
 
     /// @notice Deploy a consortium ledger with immutable parameters.
     /// @param p the deployment parameters; see `IConsortiumLedger.Parameters`.
     /// @param allowlist the addresses admitted at deployment (empty for `Admission.Open`;
     /// the founders for `Admission.Vote`); at most `maxParties`, distinct and nonzero.
-    constructor(Parameters memory p, address[] memory allowlist) {
-        if (p.modelSize == 0) revert InvalidParameter("modelSize");
-        if (p.minParties < 2) revert InvalidParameter("minParties");
-        if (p.maxParties < p.minParties) revert InvalidParameter("maxParties");
-        if (p.rounds == 0) revert InvalidParameter("rounds");
-        uint64 deadline = p.registrationDeadline;
-        if (deadline == 0) deadline = uint64(block.number) + p.registrationBlocks;
-        if (deadline <= block.number) revert InvalidParameter("registrationDeadline");
-        if (p.benchmarkBlocks == 0) revert InvalidParameter("benchmarkBlocks");
-        if (p.requestBlocks == 0) revert InvalidParameter("requestBlocks");
-        if (p.uploadBlocks == 0) revert InvalidParameter("uploadBlocks");
-        if (p.settleBlocks == 0) revert InvalidParameter("settleBlocks");
-        if (p.quorumDenominator == 0 || p.quorumNumerator == 0) revert InvalidParameter("quorum");
-        if (p.quorumNumerator > p.quorumDenominator) revert InvalidParameter("quorum");
-        if (p.thresholdMode > THRESHOLD_AUTHORS) revert InvalidParameter("thresholdMode");
-        if (p.thresholdDenominator == 0) revert InvalidParameter("thresholdDenominator");
-        if (
-            p.admissionQuorumNumerator == 0
-                || p.admissionQuorumNumerator > p.admissionQuorumDenominator
-        ) revert InvalidParameter("admissionQuorum");
-        if (p.minDataSize == 0 || p.maxDataSize < p.minDataSize) {
-            revert InvalidParameter("dataSize");
-        }
-        // A sharing level above 1 would let u_i exceed |D_i|.
-        if (p.maxSharingNumerator == 0 || p.maxSharingNumerator > p.maxSharingDenominator) {
-            revert InvalidParameter("maxSharing");
-        }
-        // Every amount is bounded by the total minted, at most modelSize * (n-1) * n; it must fit
-        // the 62-bit amount of a packed request entry.
-        if (uint256(p.modelSize) * p.maxParties * p.maxParties > _AMOUNT_MASK) {
-            revert InvalidParameter("modelSize");
+    /// @param settings consortium-wide settings every party must share (encoded by the
+    /// client, opaque here), at most MAX_SETTINGS_LENGTH bytes.
+    constructor(Parameters memory p, address[] memory allowlist, bytes memory settings)
+        LedgerBase(p)
+    {
+        if (settings.length > MAX_SETTINGS_LENGTH) {
+            revert SettingsTooLong(settings.length, MAX_SETTINGS_LENGTH);
         }
         uint256 listed = allowlist.length;
         if (p.admission == Admission.Open ? listed != 0 : listed == 0) {
@@ -173,34 +74,14 @@ contract ConsortiumLedger is IConsortiumLedger {
         if (p.admission == Admission.Allowlist && listed < p.minParties) {
             revert InvalidParameter("allowlist");
         }
-        _modelSize = p.modelSize;
-        _minParties = p.minParties;
-        _maxParties = p.maxParties;
-        _roundsTotal = p.rounds;
-        _registrationBlocks = deadline - uint64(block.number);
-        _registrationDeadline = deadline;
-        _benchmarkBlocks = p.benchmarkBlocks;
-        _requestBlocks = p.requestBlocks;
-        _uploadBlocks = p.uploadBlocks;
-        _settleBlocks = p.settleBlocks;
-        _quorumNumerator = p.quorumNumerator;
-        _quorumDenominator = p.quorumDenominator;
-        _thresholdMode = p.thresholdMode;
-        _thresholdNumerator = p.thresholdNumerator;
-        _thresholdDenominator = p.thresholdDenominator;
-        _admission = p.admission;
-        _admissionQuorumNumerator = p.admissionQuorumNumerator;
-        _admissionQuorumDenominator = p.admissionQuorumDenominator;
-        _registrationDeposit = p.registrationDeposit;
-        _minDataSize = p.minDataSize;
-        _maxDataSize = p.maxDataSize;
-        _maxSharingNumerator = p.maxSharingNumerator;
-        _maxSharingDenominator = p.maxSharingDenominator;
         // listed <= maxParties fits uint16.
         _allowlistLength = uint16(listed);
-        p.registrationBlocks = deadline - uint64(block.number);
-        p.registrationDeadline = deadline;
-        emit LedgerDeployed(p, listed);
+        _settings = settings;
+        bytes32 digest = keccak256(settings);
+        _settingsDigest = digest;
+        // The module holds the same parameters (the base constructor fixed the deadline in p).
+        _claimsModule = address(new ClaimsModule(p));
+        emit LedgerDeployed(p, listed, digest, settings);
         for (uint256 i; i < listed; ++i) {
             address party = allowlist[i];
             if (party == address(0) || _members[party].admitted) {
@@ -306,7 +187,7 @@ contract ConsortiumLedger is IConsortiumLedger {
             // samplesReleased <= dataSize, so the amount is at most modelSize * (n-1) < 2^80.
             uint256 amount =
                 (uint256(profile.samplesReleased) * _modelSize * (n - 1)) / profile.dataSize;
-            _accounts[party].balance = uint112(amount);
+            _accounts[party].balance = uint64(amount);
             total += amount;
             emit PointsMinted(party, amount);
         }
@@ -351,8 +232,10 @@ contract ConsortiumLedger is IConsortiumLedger {
         uint256 count = uploaders.length;
         if (count != amounts.length) revert LengthMismatch(count, amounts.length);
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+        if (count != 0 && count < _minUploaders) revert TooFewUploaders(count, _minUploaders);
 
-        _releaseEscrow(msg.sender);
+        Account memory account = _accounts[msg.sender];
+        _settleAccount(account, msg.sender);
         RoundState storage state = _rounds[round];
         uint256 total;
         for (uint256 j; j < count; ++j) {
@@ -362,9 +245,7 @@ contract ConsortiumLedger is IConsortiumLedger {
             if (amount == 0) revert ZeroAmount(uploader);
             Membership storage them = _members[uploader];
             if (them.status != Status.Credible) revert NotCredible(uploader);
-            if (amount > _AMOUNT_MASK) {
-                revert InsufficientPoints(msg.sender, _accounts[msg.sender].balance, amount);
-            }
+            if (amount > _AMOUNT_MASK) revert InsufficientPoints(msg.sender, account.balance, amount);
             (bytes32 key, uint256 shift) = _requestEntry(round, msg.sender, them.index);
             uint256 word = _requestWords[key];
             if ((word >> shift) & _ENTRY_MASK != 0) revert DuplicateEntry(uploader);
@@ -375,22 +256,25 @@ contract ConsortiumLedger is IConsortiumLedger {
             }
             total += amount;
         }
-        Account storage account = _accounts[msg.sender];
         if (total > account.balance) revert InsufficientPoints(msg.sender, account.balance, total);
-        // total <= balance was just checked, so neither update can wrap.
+        // total <= balance was just checked, and escrowed + balance stays below the supply.
         unchecked {
-            account.balance -= uint112(total);
-            account.escrowed += uint112(total);
+            account.balance -= uint64(total);
+            account.escrowed += uint64(total);
         }
         account.escrowRound = round32;
+        _accounts[msg.sender] = account;
         me.lastRequestRound = round32;
         ++state.requestCount;
         emit DownloadRequested(round, msg.sender, uploaders, amounts);
     }
 
     /// @notice UPLOAD transaction: commit the digests of the ciphertexts uploaded for
-    /// `requesters` and collect their escrowed points. One per credible party per round.
+    /// `requesters`; their escrowed points become the uploader's pending payment, credited
+    /// once the round closes without a claim against the delivery. One per credible party per
+    /// round.
     /// @dev Requests not listed stay open until the phase ends, then their escrow is released.
+    /// The uploader's pending payment of an earlier round is credited first.
     /// A listed requester that is no longer credible (removed since it requested) is skipped:
     /// its request's escrow goes back to it and a `RequestSkipped` event is emitted, instead of
     /// reverting the honest uploader's whole batch.
@@ -419,14 +303,14 @@ contract ConsortiumLedger is IConsortiumLedger {
             if (entry == 0 || entry & (_FULFILLED | _SKIPPED) != 0) {
                 revert RequestNotOpen(round, requester, msg.sender);
             }
-            // entry < 2^62 was checked against the total supply at request time.
-            uint112 amount = uint112(entry);
+            // The amount (low 61 bits) was checked against the total supply at request time.
+            uint64 amount = uint64(entry & _AMOUNT_MASK);
             Account storage theirs = _accounts[requester];
             if (_members[requester].status != Status.Credible) {
                 _requestWords[key] = word | (_SKIPPED << shift);
                 // The request escrowed `amount` in this round, and escrow of the current round
                 // only leaves by fulfilment or skip (each once), so escrowed >= amount; the
-                // balance stays below the total supply < 2^112.
+                // balance stays below the total supply < 2^61.
                 unchecked {
                     theirs.escrowed -= amount;
                     theirs.balance += amount;
@@ -441,16 +325,25 @@ contract ConsortiumLedger is IConsortiumLedger {
             }
             earned += amount;
         }
-        // earned <= total points < 2^112.
-        _accounts[msg.sender].balance += uint112(earned);
+        Account memory mine = _accounts[msg.sender];
+        _settleAccount(mine, msg.sender);
+        // earned and any pending of this round stay below the total supply < 2^61. A pending
+        // payment of an earlier round was just credited (its round closed), so `pending` now
+        // holds this round's payments only.
+        unchecked {
+            mine.pending += uint64(earned);
+        }
+        mine.pendingRound = round32;
+        _accounts[msg.sender] = mine;
         me.lastUploadRound = round32;
         ++_rounds[round].uploadCount;
         // A hash chain over all of the uploader's UPLOADs: one slot rewritten per round (not a
         // fresh slot per round), yet any past batch can be checked by replaying the events.
-        _uploadAccumulators[msg.sender] = keccak256(
+        bytes32 accumulator = keccak256(
             abi.encode(_uploadAccumulators[msg.sender], round, requesters, digests)
         );
-        emit CiphertextsUploaded(round, msg.sender, requesters, digests, earned);
+        _uploadAccumulators[msg.sender] = accumulator;
+        emit CiphertextsUploaded(round, msg.sender, requesters, digests, earned, accumulator);
     }
 
     /// @notice Vote to close the current epoch (benchmarking or a round's SETTLE phase).
@@ -481,12 +374,84 @@ contract ConsortiumLedger is IConsortiumLedger {
         }
     }
 
-    /// @notice Release `party`'s unspent escrow of a closed round back to its balance.
-    /// @dev Anyone may call; also done automatically by the party's next DOWNLOAD.
-    /// @param party the party whose escrow is released (credible or removed).
-    function releaseEscrow(address party) external {
+    /// @notice Settle `party`: release its unspent escrow of a closed round and credit its
+    /// pending payment whose dispute window closed, both to its balance.
+    /// @dev Anyone may call; also done automatically by the party's next DOWNLOAD or UPLOAD.
+    /// @param party the party to settle (credible or removed).
+    function settle(address party) external {
         if (_members[party].status == Status.None) revert NotRegistered(party);
-        if (!_releaseEscrow(party)) revert NothingToRelease(party);
+        Account memory account = _accounts[party];
+        if (!_settleAccount(account, party)) revert NothingToSettle(party);
+        _accounts[party] = account;
+    }
+
+    // ======================================================================== claims
+    // Each claim function runs in the ClaimsModule, by delegatecall on this storage.
+
+    /// @notice Claim that `uploader`'s delivery to msg.sender in `round` is bad, depositing
+    /// `claimDeposit` points; the delivery's payment is held until the claim is resolved.
+    /// @dev Accepted while `round` is the current round (after the UPLOAD, until the round
+    /// closes). The delivery is proven by the uploader's batch of this round: `previous`,
+    /// `requesters` and `digests` must reproduce its upload hash chain, which fixes the
+    /// committed digest the claim is about.
+    /// @param round the current round.
+    /// @param uploader the party that delivered.
+    /// @param kind Missing, Undecryptable or Malformed.
+    /// @param previous the uploader's hash chain value before this round's UPLOAD.
+    /// @param requesters the requesters of the uploader's UPLOAD of this round, as sent.
+    /// @param digests the digests of that UPLOAD, as sent.
+    /// @return claimId the new claim's id (from 1).
+    function fileClaim(
+        uint64 round,
+        address uploader,
+        ClaimKind kind,
+        bytes32 previous,
+        address[] calldata requesters,
+        bytes32[] calldata digests
+    ) external returns (uint256 claimId) {
+        _delegate();
+    }
+
+    /// @notice Answer a Missing claim: declare that bytes matching the committed digest are
+    /// published again, so that the credible parties can fetch and check them.
+    /// @param claimId a Filed claim against msg.sender, before its response deadline.
+    function declareRepublished(uint256 claimId) external {
+        _delegate();
+    }
+
+    /// @notice Answer an Undecryptable or Malformed claim: reveal the envelope's layer-2 key
+    /// (the envelope commits to it), so that the credible parties can check layers 2-3 and
+    /// the structure of layer 1, which stays masked.
+    /// @param claimId a Filed claim against msg.sender, before its response deadline.
+    /// @param key the envelope's 32-byte layer-2 (AES-256-GCM) key.
+    function revealKey(uint256 claimId, bytes32 key) external {
+        _delegate();
+    }
+
+    /// @notice Vote on an Answered claim: `upheld` if the uploader's response fails the check
+    /// (the claim is true), false if it passes.
+    /// @dev Only credible parties other than the two sides vote. The claim is resolved as soon
+    /// as more than half of the eligible voters (see `claimTally`) agree.
+    /// @param claimId an Answered claim, before its vote deadline.
+    /// @param upheld whether the claim is true.
+    function voteOnClaim(uint256 claimId, bool upheld) external {
+        _delegate();
+    }
+
+    /// @notice Resolve a claim after its deadline: a Filed claim the uploader did not answer
+    /// is upheld (against the silent side); an Answered claim is upheld only if more credible
+    /// voters upheld than rejected it.
+    /// @dev Anyone may call.
+    /// @param claimId a claim past its response (Filed) or vote (Answered) deadline.
+    function resolveClaim(uint256 claimId) external {
+        _delegate();
+    }
+
+    /// @notice Give up an open claim: the requester withdraws it (the claim is rejected), or
+    /// the uploader admits it (the claim is upheld).
+    /// @param claimId a Filed or Answered claim of which msg.sender is a side.
+    function concedeClaim(uint256 claimId) external {
+        _delegate();
     }
 
     // ======================================================================== credibility
@@ -495,8 +460,8 @@ contract ConsortiumLedger is IConsortiumLedger {
     /// @dev Accepted only for the current epoch inside its assessment window (epoch 0: the
     /// Benchmarking phase; round t: its Settle phase). A suspect is removed once credible
     /// members that named it for the epoch reach `removalQuorum()`: reports of members removed
-    /// since they reported no longer count. Suspects already removed are skipped, so
-    /// concurrent reports do not revert.
+    /// since they reported no longer count. Suspects already removed, or already reported by
+    /// msg.sender through an upheld claim, are skipped, so concurrent reports do not revert.
     /// @param epoch the current epoch.
     /// @param suspects registered parties other than msg.sender.
     function reportLowQuality(uint64 epoch, address[] calldata suspects) external {
@@ -513,10 +478,11 @@ contract ConsortiumLedger is IConsortiumLedger {
             if (suspect == msg.sender) revert SelfReference(suspect);
             Status status = _members[suspect].status;
             if (status == Status.None) revert NotRegistered(suspect);
-            if (_reported[epoch][suspect][msg.sender]) {
-                revert AlreadyReported(epoch, msg.sender, suspect);
-            }
-            _reported[epoch][suspect][msg.sender] = true;
+            uint8 mark = _reported[epoch][suspect][msg.sender];
+            if (mark == _BY_REPORT) revert AlreadyReported(epoch, msg.sender, suspect);
+            // Already counted from an upheld claim of this reporter: nothing to add.
+            if (mark == _BY_CLAIM) continue;
+            _reported[epoch][suspect][msg.sender] = _BY_REPORT;
             if (status == Status.Removed) continue;
             _reporters[epoch][suspect].push(msg.sender);
             _removeIfQuorum(epoch, suspect);
@@ -526,11 +492,12 @@ contract ConsortiumLedger is IConsortiumLedger {
 
     // ======================================================================== messages
 
-    /// @notice Commit digests of off-chain messages (labels, recovery streams, evaluations).
+    /// @notice Commit digests of off-chain messages (labels, recovery streams, evaluations,
+    /// receipts, unmask shares).
     /// @dev Stores a hash chain per (epoch, kind, sender) so later disputes can check any
     /// committed batch against the events.
     /// @param epoch 0 for initial benchmarking, t for round t; at most the current round.
-    /// @param kind one of KIND_LABELS, KIND_RECOVERY, KIND_EVALUATION.
+    /// @param kind one of `messageKinds()`.
     /// @param recipients registered parties receiving the messages.
     /// @param digests nonzero digests of the messages, one per recipient.
     function commitMessages(
@@ -542,7 +509,7 @@ contract ConsortiumLedger is IConsortiumLedger {
         _requireCredible(msg.sender);
         if (!_registrationClosed) revert WrongPhase(Phase.Benchmarking, Phase.Registration);
         if (epoch > _currentRound) revert FutureEpoch(epoch, _currentRound);
-        if (kind < KIND_LABELS || kind > KIND_EVALUATION) revert UnknownMessageKind(kind);
+        if (kind < KIND_LABELS || kind > KIND_UNMASK) revert UnknownMessageKind(kind);
         uint256 count = recipients.length;
         if (count != digests.length) revert LengthMismatch(count, digests.length);
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
@@ -584,6 +551,42 @@ contract ConsortiumLedger is IConsortiumLedger {
         p.maxDataSize = _maxDataSize;
         p.maxSharingNumerator = _maxSharingNumerator;
         p.maxSharingDenominator = _maxSharingDenominator;
+        p.minUploaders = _minUploaders;
+        p.claimDeposit = _claimDeposit;
+        p.responseBlocks = _responseBlocks;
+        p.voteBlocks = _voteBlocks;
+        p.retentionBlocks = _retentionBlocks;
+    }
+
+    /// @notice The consortium-wide settings fixed at deployment (opaque to the ledger).
+    function settings() external view returns (bytes memory) {
+        return _settings;
+    }
+
+    /// @notice The ClaimsModule this ledger runs its claim functions in (created with it).
+    function claimsModule() external view returns (address) {
+        return _claimsModule;
+    }
+
+    /// @notice keccak256 of `settings()`.
+    function settingsDigest() external view returns (bytes32) {
+        return _settingsDigest;
+    }
+
+    /// @notice Every message kind `commitMessages` accepts, in increasing order.
+    function messageKinds() external pure returns (uint8[] memory kinds) {
+        kinds = new uint8[](KIND_UNMASK);
+        for (uint8 k; k < KIND_UNMASK; ++k) {
+            kinds[k] = k + 1;
+        }
+    }
+
+    /// @notice Block until which content delivered in `round` must stay retrievable: the
+    /// round's closing block + retentionBlocks; 0 while the round is still open.
+    /// @param round a round number.
+    function retainedUntil(uint64 round) external view returns (uint64) {
+        if (round >= _currentRound) return 0;
+        return _rounds[round + 1].start + _retentionBlocks;
     }
 
     /// @notice The current phase, derived from state and block number.
@@ -742,21 +745,37 @@ contract ConsortiumLedger is IConsortiumLedger {
         );
     }
 
-    /// @notice Points of `party`: spendable balance, escrow, and the part of the escrow that
-    /// belongs to a closed round and is released on the next DOWNLOAD or `releaseEscrow`.
+    /// @notice Points of `party` in every bucket: spendable `balance`; `escrowed` for its
+    /// requests; `pending` payments for its deliveries; `disputed` payments held by claims
+    /// against it; `deposited` in its own open claims. `releasable` is what its next DOWNLOAD
+    /// (or `settle`) moves to the balance: escrow of a closed round plus pending payments whose
+    /// dispute window closed, so `balance + releasable` is what that DOWNLOAD can spend.
     /// @param party any address.
     function pointsOf(address party)
         external
         view
-        returns (uint256 balance, uint256 escrowed, uint256 releasable)
+        returns (
+            uint256 balance,
+            uint256 escrowed,
+            uint256 pending,
+            uint256 disputed,
+            uint256 deposited,
+            uint256 releasable
+        )
     {
         Account storage account = _accounts[party];
+        Locks storage locks = _locks[party];
         balance = account.balance;
         escrowed = account.escrowed;
-        releasable = account.escrowRound < _currentRound ? escrowed : 0;
+        pending = account.pending;
+        disputed = locks.disputed;
+        deposited = locks.deposited;
+        if (account.escrowRound < _currentRound) releasable = escrowed;
+        if (account.pendingRound < _currentRound) releasable += pending;
     }
 
-    /// @notice Total points minted at registration; balances plus escrow always sum to it.
+    /// @notice Total points minted at registration; the buckets of `pointsOf` over all parties
+    /// always sum to it.
     function totalPoints() external view returns (uint256) {
         return _totalPoints;
     }
@@ -775,7 +794,8 @@ contract ConsortiumLedger is IConsortiumLedger {
         (bytes32 key, uint256 shift) = _requestEntry(round, requester, them.index);
         uint256 entry = (_requestWords[key] >> shift) & _ENTRY_MASK;
         if (entry == 0) return (0, RequestStatus.None);
-        if (entry & _FULFILLED != 0) status = RequestStatus.Fulfilled;
+        if (entry & _DISPUTED != 0) status = RequestStatus.Disputed;
+        else if (entry & _FULFILLED != 0) status = RequestStatus.Fulfilled;
         else if (entry & _SKIPPED != 0) status = RequestStatus.Skipped;
         else status = RequestStatus.Open;
         amount = entry & _AMOUNT_MASK;
@@ -818,7 +838,49 @@ contract ConsortiumLedger is IConsortiumLedger {
         view
         returns (bool)
     {
-        return _reported[epoch][suspect][reporter];
+        return _reported[epoch][suspect][reporter] != 0;
+    }
+
+    /// @notice Number of claims filed so far (claim ids run from 1 to this).
+    function claimCount() external view returns (uint256) {
+        return _claimCount;
+    }
+
+    /// @notice Claim `claimId`.
+    /// @param claimId a claim id.
+    function claim(uint256 claimId) external view returns (Claim memory) {
+        return _claim(claimId);
+    }
+
+    /// @notice Id of the claim against `uploader`'s delivery to `requester` in `round`, or 0.
+    /// @param round a round number.
+    /// @param requester the claiming requester.
+    /// @param uploader the uploader claimed against.
+    function claimOf(uint64 round, address requester, address uploader)
+        external
+        view
+        returns (uint256)
+    {
+        return _claimOfDelivery[_deliveryKey(round, requester, uploader)];
+    }
+
+    /// @notice Votes on claim `claimId` that count now (voters still credible), and the
+    /// electorate: credible parties other than the claim's two sides. A vote resolves the
+    /// claim once one side has more than half of `eligible`.
+    /// @param claimId a claim id.
+    function claimTally(uint256 claimId)
+        external
+        view
+        returns (uint256 upheld, uint256 rejected, uint256 eligible)
+    {
+        return _tally(claimId);
+    }
+
+    /// @notice How `voter` voted on claim `claimId`: 0 not at all, 1 upheld, 2 rejected.
+    /// @param claimId a claim id.
+    /// @param voter any address.
+    function claimVote(uint256 claimId, address voter) external view returns (uint8) {
+        return _claimVotes[claimId][voter];
     }
 
     /// @notice Hash chain of message batches of `kind` sent by `sender` in `epoch`.
@@ -831,12 +893,6 @@ contract ConsortiumLedger is IConsortiumLedger {
         returns (bytes32)
     {
         return _messageAccumulators[keccak256(abi.encode(epoch, kind, sender))];
-    }
-
-    /// @notice Credible reports needed to remove a party now: ceil(num * |C| / den).
-    function removalQuorum() public view returns (uint256) {
-        uint256 c = _credibleCount;
-        return (c * _quorumNumerator + _quorumDenominator - 1) / _quorumDenominator;
     }
 
     /// @notice The low-quality credibility threshold c_th as numerator / denominator for a
@@ -854,6 +910,20 @@ contract ConsortiumLedger is IConsortiumLedger {
 
     // ======================================================================== internals
 
+    /// Run the current call's function in the claims module, on this contract's storage, and
+    /// return or revert with exactly what it returned or reverted with.
+    function _delegate() private {
+        address module = _claimsModule;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), module, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
+        }
+    }
+
     function _requirePhase(Phase expected) private view {
         Phase actual = phase();
         if (actual != expected) revert WrongPhase(expected, actual);
@@ -864,10 +934,6 @@ contract ConsortiumLedger is IConsortiumLedger {
         if (block.number >= _registrationDeadline) {
             revert RegistrationDeadlinePassed(_registrationDeadline, block.number);
         }
-    }
-
-    function _requireCredible(address party) private view {
-        if (_members[party].status != Status.Credible) revert NotCredible(party);
     }
 
     /// Refuse keys of the wrong length and X25519 keys of small order.
@@ -904,16 +970,6 @@ contract ConsortiumLedger is IConsortiumLedger {
         emit PartyAdmitted(party, byVote, _admittedList.length);
     }
 
-    function _requestEntry(uint64 round, address requester, uint16 uploaderIndex)
-        private
-        pure
-        returns (bytes32 key, uint256 shift)
-    {
-        uint256 word = uploaderIndex / _ENTRIES_PER_WORD;
-        key = keccak256(abi.encodePacked(round, requester, uint16(word)));
-        shift = (uploaderIndex % _ENTRIES_PER_WORD) * _ENTRY_BITS;
-    }
-
     function _epochDeadline(uint64 round) private view returns (uint64) {
         uint64 start = _rounds[round].start;
         if (round == 0) return start + _benchmarkBlocks;
@@ -936,52 +992,4 @@ contract ConsortiumLedger is IConsortiumLedger {
         emit RoundOpened(next, requestDeadline, uploadDeadline, uploadDeadline + _settleBlocks);
     }
 
-    function _releaseEscrow(address party) private returns (bool) {
-        Account storage account = _accounts[party];
-        uint112 amount = account.escrowed;
-        if (amount == 0 || account.escrowRound >= _currentRound) return false;
-        // balance + escrowed <= total points < 2^112.
-        unchecked {
-            account.balance += amount;
-        }
-        account.escrowed = 0;
-        emit EscrowReleased(party, account.escrowRound, amount);
-        return true;
-    }
-
-    /// Remove `suspect` if the reporters of `epoch` that are still credible reach the quorum.
-    function _removeIfQuorum(uint64 epoch, address suspect) private {
-        address[] storage reporters = _reporters[epoch][suspect];
-        uint256 quorum = removalQuorum();
-        uint256 length = reporters.length;
-        // Cheap exit: fewer reports than the quorum, credible or not.
-        if (length < quorum) return;
-        address[] memory counted = new address[](length);
-        uint256 k;
-        for (uint256 i; i < length; ++i) {
-            if (_members[reporters[i]].status == Status.Credible) counted[k++] = reporters[i];
-        }
-        if (k < quorum) return;
-        // Trim the memory array to the credible reporters for the event.
-        assembly ("memory-safe") {
-            mstore(counted, k)
-        }
-        _remove(suspect, epoch, counted);
-    }
-
-    function _remove(address party, uint64 epoch, address[] memory reporters) private {
-        Membership storage member = _members[party];
-        member.status = Status.Removed;
-        --_credibleCount;
-        // Keep the round's counters about credible parties only, so phases still end early.
-        uint32 round32 = uint32(_currentRound);
-        RoundState storage state = _rounds[_currentRound];
-        if (_currentRound != 0) {
-            if (member.lastRequestRound == round32) --state.requestCount;
-            if (member.lastNamedRound == round32) --state.uploadersExpected;
-            if (member.lastUploadRound == round32) --state.uploadCount;
-        }
-        if (member.voteMark == round32 + 1) --state.voteCount;
-        emit PartyRemoved(party, epoch, reporters, member.depositHeld ? _registrationDeposit : 0);
-    }
 }

@@ -3,8 +3,8 @@ pragma solidity 0.8.30;
 
 /// @title IConsortiumLedger
 /// @notice Events, errors and types of the fppdl consortium ledger: admission and registration
-/// (the paper's init transactions), points, the credible party set, and the DOWNLOAD / UPLOAD
-/// rounds.
+/// (the paper's init transactions), points, the credible party set, the DOWNLOAD / UPLOAD
+/// rounds with payments escrowed until their dispute window closes, and claims with deposits.
 /// @dev Integers only. Rounds and deadlines are counted in block numbers. Every state change
 /// emits an event carrying its amounts, so the whole ledger can be replayed from its logs.
 interface IConsortiumLedger {
@@ -30,12 +30,43 @@ interface IConsortiumLedger {
 
     /// @notice Status of one (round, requester, uploader) request.
     /// Skipped: the requester was no longer credible when the uploader served the round, and
-    /// its escrow for this request went back to it.
+    /// its escrow for this request went back to it. Disputed: fulfilled, then claimed against.
     enum RequestStatus {
         None,
         Open,
         Fulfilled,
-        Skipped
+        Skipped,
+        Disputed
+    }
+
+    /// @notice What a requester claims about a delivered envelope. Missing: not retrievable,
+    /// or not matching its committed digest. Undecryptable: layers 2-3 do not open.
+    /// Malformed: it opens, but layer 1 is not a well-formed masked update.
+    enum ClaimKind {
+        None,
+        Missing,
+        Undecryptable,
+        Malformed
+    }
+
+    /// @notice Life cycle of a claim. Filed: awaiting the uploader's response. Answered: the
+    /// uploader responded; the credible set votes. Upheld / Rejected: resolved.
+    enum ClaimState {
+        None,
+        Filed,
+        Answered,
+        Upheld,
+        Rejected
+    }
+
+    /// @notice Why a claim was resolved. Silence: no response by the response deadline.
+    /// Votes: a majority of the eligible voters. Deadline: the vote deadline passed (upheld
+    /// only with more upholding than rejecting votes). Concession: one side gave up.
+    enum ClaimResolution {
+        Silence,
+        Votes,
+        Deadline,
+        Concession
     }
 
     /// @notice Who may register. Open: anyone (devnets and tests only: it admits sybils).
@@ -74,6 +105,15 @@ interface IConsortiumLedger {
     /// @param maxSharingNumerator u_i <= |D_i| * num / den bounds the claimed sharing level,
     /// hence the points p_i = floor(u_i |w| (n-1) / |D_i|) anyone can mint.
     /// @param maxSharingDenominator denominator of the largest sharing level.
+    /// @param minUploaders a nonempty DOWNLOAD names at least this many uploaders, so no sum
+    /// is one sender's update in clear (1 only for two-party consortia: their sums hide nothing).
+    /// @param claimDeposit points a requester deposits with a claim; an upheld claim fines the
+    /// uploader as much.
+    /// @param responseBlocks blocks after filing for the uploader to answer a claim.
+    /// @param voteBlocks blocks after the response deadline for the credible set to vote.
+    /// @param retentionBlocks blocks after a round closes during which its delivered content
+    /// must stay retrievable; at least responseBlocks + voteBlocks, so content outlives every
+    /// claim against it.
     struct Parameters {
         uint64 modelSize;
         uint16 minParties;
@@ -98,12 +138,35 @@ interface IConsortiumLedger {
         uint64 maxDataSize;
         uint32 maxSharingNumerator;
         uint32 maxSharingDenominator;
+        uint16 minUploaders;
+        uint64 claimDeposit;
+        uint32 responseBlocks;
+        uint32 voteBlocks;
+        uint32 retentionBlocks;
+    }
+
+    /// @notice One claim, as returned by `claim(id)`.
+    struct Claim {
+        address requester;
+        uint32 round;
+        ClaimKind kind;
+        ClaimState state;
+        address uploader;
+        uint64 amount;
+        uint64 responseDeadline;
+        uint64 voteDeadline;
+        bytes32 digest;
+        bytes32 revealedKey;
     }
 
     // ----------------------------------------------------------------------------- events
 
-    /// @notice The ledger was deployed with `params`; registration is open until `registrationDeadline`.
-    event LedgerDeployed(Parameters params, uint256 allowlisted);
+    /// @notice The ledger was deployed with `params`; registration is open until
+    /// `params.registrationDeadline`. `settings` (digest `settingsDigest`) are the
+    /// consortium-wide settings every party must share, opaque to the ledger.
+    event LedgerDeployed(
+        Parameters params, uint256 allowlisted, bytes32 settingsDigest, bytes settings
+    );
     /// @notice `party` may register: listed by the deployer (`byVote` false) or voted in.
     event PartyAdmitted(address indexed party, bool byVote, uint256 admittedCount);
     /// @notice `voter` voted to admit `candidate`, which now has `votes` of the `quorum` needed.
@@ -132,16 +195,22 @@ interface IConsortiumLedger {
     event DownloadRequested(
         uint64 indexed round, address indexed requester, address[] uploaders, uint256[] amounts
     );
-    /// @notice An UPLOAD transaction: `uploader` committed ciphertext digests for `requesters`
-    /// and was paid `paid` points in total for the requests it fulfilled (requests skipped
-    /// because their requester was removed are listed too, with a `RequestSkipped` event).
+    /// @notice An UPLOAD transaction: `uploader` committed ciphertext digests for `requesters`;
+    /// the escrow of the requests it fulfilled, `pending` points in total, is now pending for
+    /// it until round `round`'s dispute window closes (requests skipped because their requester
+    /// was removed are listed too, with a `RequestSkipped` event). `accumulator` is the new
+    /// value of the uploader's hash chain (see `uploadAccumulator`).
     event CiphertextsUploaded(
         uint64 indexed round,
         address indexed uploader,
         address[] requesters,
         bytes32[] digests,
-        uint256 paid
+        uint256 pending,
+        bytes32 accumulator
     );
+    /// @notice `uploader`'s pending payment of `round`, `amount` points, was credited to its
+    /// balance: the round's dispute window closed without a claim against it.
+    event PaymentCredited(address indexed uploader, uint64 round, uint256 amount);
     /// @notice `uploader` skipped the request of `requester`, removed since it requested, and
     /// the request's `refunded` points went back from escrow to the requester's balance.
     event RequestSkipped(
@@ -164,6 +233,44 @@ interface IConsortiumLedger {
     );
     /// @notice `party` withdrew its registration deposit of `amount` wei.
     event DepositWithdrawn(address indexed party, uint256 amount);
+    /// @notice `requester` claimed that `uploader`'s delivery of `round` (committed digest
+    /// `digest`, paid `amount` points, now held) is bad, depositing `deposit` points.
+    event ClaimFiled(
+        uint256 indexed claimId,
+        uint64 indexed round,
+        address indexed requester,
+        address uploader,
+        ClaimKind kind,
+        bytes32 digest,
+        uint256 amount,
+        uint256 deposit,
+        uint64 responseDeadline,
+        uint64 voteDeadline
+    );
+    /// @notice The uploader answered claim `claimId`: for Missing, it declared it re-published
+    /// bytes matching the digest (`revealedKey` zero); otherwise it revealed the envelope's
+    /// layer-2 key `revealedKey`, which the envelope commits to.
+    event ClaimAnswered(uint256 indexed claimId, address indexed uploader, bytes32 revealedKey);
+    /// @notice Credible `voter` found claim `claimId` true (`upheld`) or false.
+    event ClaimVoted(uint256 indexed claimId, address indexed voter, bool upheld);
+    /// @notice Claim `claimId` was resolved. Upheld: the held `payment` and the `deposit` went
+    /// back to the requester and `fine` points moved from the uploader's balance to it.
+    /// Rejected: `payment` and the forfeited `deposit` went to the uploader (`fine` is 0).
+    event ClaimResolved(
+        uint256 indexed claimId,
+        address indexed requester,
+        address indexed uploader,
+        bool upheld,
+        ClaimResolution cause,
+        uint256 payment,
+        uint256 deposit,
+        uint256 fine
+    );
+    /// @notice An upheld claim counted as `reporter`'s low-quality report of `suspect` for
+    /// epoch `epoch` (the claim's round), towards its removal quorum.
+    event ClaimCountedAsReport(
+        uint256 indexed claimId, uint64 indexed epoch, address reporter, address suspect
+    );
     /// @notice `sender` committed digests of off-chain messages of `kind` sent to `recipients`;
     /// `accumulator` is the new hash chain value stored for (epoch, kind, sender).
     event MessagesCommitted(
@@ -265,6 +372,37 @@ interface IConsortiumLedger {
     error AlreadyReported(uint64 epoch, address reporter, address suspect);
     /// @notice `kind` is not one of the message kinds of the ledger.
     error UnknownMessageKind(uint8 kind);
-    /// @notice `party` has no escrow of a closed round to release.
-    error NothingToRelease(address party);
+    /// @notice `party` has no escrow of a closed round to release and no pending payment
+    /// whose dispute window closed.
+    error NothingToSettle(address party);
+    /// @notice The consortium-wide settings are `length` bytes long; at most `maxLength`.
+    error SettingsTooLong(uint256 length, uint256 maxLength);
+    /// @notice A nonempty DOWNLOAD names `count` uploaders; at least `minUploaders` are needed.
+    error TooFewUploaders(uint256 count, uint256 minUploaders);
+    /// @notice `kind` is not a claim kind (Missing, Undecryptable or Malformed).
+    error UnknownClaimKind(uint8 kind);
+    /// @notice Claims against deliveries of `round` are accepted only while it is the current
+    /// round (its Upload and Settle phases); the current epoch is `currentRound`.
+    error ClaimWindowClosed(uint64 round, uint64 currentRound);
+    /// @notice No fulfilled, unclaimed delivery of `uploader` to `requester` in `round`.
+    error NotClaimable(uint64 round, address requester, address uploader);
+    /// @notice The batch given does not reproduce `uploader`'s upload hash chain, or does not
+    /// name the requester.
+    error InvalidDeliveryProof(address uploader);
+    /// @notice No claim has id `claimId`.
+    error UnknownClaim(uint256 claimId);
+    /// @notice Claim `claimId` is in state `actual`; the call needs `expected`.
+    error WrongClaimState(uint256 claimId, ClaimState expected, ClaimState actual);
+    /// @notice Claim `claimId` is of kind `kind`, which takes the other response.
+    error WrongClaimKind(uint256 claimId, ClaimKind kind);
+    /// @notice `caller` is not the side of claim `claimId` that may make this call.
+    error NotClaimSide(uint256 claimId, address caller);
+    /// @notice `voter` is a side of claim `claimId` and cannot vote on it.
+    error ClaimSideCannotVote(uint256 claimId, address voter);
+    /// @notice `voter` already voted on claim `claimId`.
+    error AlreadyVotedOnClaim(uint256 claimId, address voter);
+    /// @notice The deadline `deadline` of claim `claimId` passed (block `blockNumber`).
+    error ClaimDeadlinePassed(uint256 claimId, uint64 deadline, uint256 blockNumber);
+    /// @notice Claim `claimId` (state `state`) cannot be resolved before block `deadline`.
+    error ClaimNotResolvable(uint256 claimId, ClaimState state, uint64 deadline);
 }

@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-data-size", type=int, default=d.max_data_size)
     p.add_argument("--max-sharing-level", default="1/2",
                    help="largest u_i / |D_i| a party may claim (num/den)")
+    p.add_argument("--min-uploaders", type=int, default=d.min_uploaders,
+                   help="fewest uploaders a nonempty DOWNLOAD names (1 only for 2 parties: "
+                        "their sums hide nothing)")
+    p.add_argument("--claim-deposit", type=int, default=d.claim_deposit,
+                   help="points deposited with a claim (and fined from a cheating uploader)")
+    p.add_argument("--response-blocks", type=int, default=d.response_blocks,
+                   help="blocks an uploader has to answer a claim")
+    p.add_argument("--vote-blocks", type=int, default=d.vote_blocks,
+                   help="blocks the credible set has to vote on an answered claim")
+    p.add_argument("--retention-blocks", type=int, default=d.retention_blocks,
+                   help="blocks content stays retained after its round closes")
+    p.add_argument("--settings-file", type=Path,
+                   help="consortium-wide settings (client-encoded bytes, at most 4096)")
     return p
 
 
@@ -89,6 +102,14 @@ def _ratio(text: str, name: str) -> tuple[int, int]:
     except ValueError:
         raise UsageError(f"--{name} must look like 2/3, got {text!r}") from None
     return num, den
+
+
+def _settings(path: Path | None) -> bytes:
+    if path is None:
+        return b""
+    if not path.is_file():
+        raise UsageError(f"settings file {path} does not exist")
+    return path.read_bytes()
 
 
 def _address(text: str) -> str:
@@ -136,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
             max_sharing_numerator=sn,
             max_sharing_denominator=sd,
             allowlist=tuple(_address(a) for a in args.allow),
+            min_uploaders=args.min_uploaders,
+            claim_deposit=args.claim_deposit,
+            response_blocks=args.response_blocks,
+            vote_blocks=args.vote_blocks,
+            retention_blocks=args.retention_blocks,
+            settings=_settings(args.settings_file),
         )
         outcomes = run_migrations(
             w3, account, params, directory=Path(args.deployments_dir), force=args.force

@@ -42,6 +42,13 @@ from client.chain.errors import (
 from client.chain.records import (
     Admission,
     AdmissionVote,
+    ClaimFiling,
+    ClaimInfo,
+    ClaimKind,
+    ClaimResolution,
+    ClaimState,
+    ClaimTally,
+    ClaimVerdict,
     DownloadRequest,
     EventMeta,
     LedgerEvent,
@@ -164,6 +171,12 @@ def _addresses(values: Iterable[str]) -> tuple[str, ...]:
 
 def _checksum(value: str) -> str:
     return str(Web3.to_checksum_address(value))
+
+
+def _topic_of(contract: Contract, event: str) -> bytes:
+    abi: list[Any] = list(contract.abi)
+    (entry,) = [e for e in abi if e.get("type") == "event" and e.get("name") == event]
+    return bytes(event_abi_to_log_topic(entry))
 
 
 class Ledger:
@@ -311,11 +324,85 @@ class Ledger:
         """Vote to close the current epoch (closes on unanimity or after its deadline)."""
         return self._transact(self.contract.functions.closeRound())
 
+    def settle(self, party: str) -> Receipt:
+        """Settle ``party``: release escrow of closed rounds, credit payments past their window."""
+        return self._transact(self.contract.functions.settle(_checksum(party)))
+
     def release_escrow(self, party: str) -> Receipt:
-        """Release ``party``'s unspent escrow of a closed round back to its balance."""
-        return self._transact(
-            self.contract.functions.releaseEscrow(Web3.to_checksum_address(party))
+        """Settle ``party`` (the former name of :meth:`settle`, kept for callers)."""
+        return self.settle(party)
+
+    # ------------------------------------------------------------------ claims
+
+    def delivery_proof(
+        self, round_number: int, uploader: str, from_block: int = 0
+    ) -> tuple[bytes, tuple[str, ...], tuple[bytes, ...]]:
+        """Return (previous accumulator, requesters, digests) of ``uploader``'s UPLOAD of a round.
+
+        This is the proof ``fileClaim`` checks against the uploader's upload hash chain: the
+        batch exactly as sent and the chain value before it (zero for a first UPLOAD).
+        """
+        batches = self.uploads(uploader=uploader, from_block=from_block)
+        for k, batch in enumerate(batches):
+            if batch.round == round_number:
+                previous = batches[k - 1].accumulator if k else bytes(32)
+                return previous, batch.requesters, batch.digests
+        raise LedgerError(f"{uploader} has no UPLOAD in round {round_number}")
+
+    def file_claim(self, round_number: int, uploader: str, kind: ClaimKind) -> int:
+        """Claim against ``uploader``'s delivery of ``round_number``; return the claim's id.
+
+        Deposits the ledger's ``claim_deposit`` points; the proof of the delivery is built from
+        the uploader's UPLOAD events.
+        """
+        previous, requesters, digests = self.delivery_proof(round_number, uploader)
+        fn = self.contract.functions.fileClaim(
+            round_number, _checksum(uploader), int(kind), previous, list(requesters),
+            list(digests),
         )
+        receipt = self._transact(fn)
+        for log in self._receipt_events(receipt, "ClaimFiled"):
+            return int(log["args"]["claimId"])
+        raise TransactionFailed(f"claim transaction {receipt.tx_hash} filed no claim")
+
+    def file_claim_with_proof(
+        self,
+        round_number: int,
+        uploader: str,
+        kind: int,
+        previous: bytes,
+        requesters: Sequence[str],
+        digests: Sequence[bytes],
+    ) -> Receipt:
+        """Send ``fileClaim`` with an explicit delivery proof (tests and tools)."""
+        return self._transact(
+            self.contract.functions.fileClaim(
+                round_number, _checksum(uploader), int(kind), previous,
+                list(_addresses(requesters)), list(digests),
+            )
+        )
+
+    def declare_republished(self, claim_id: int) -> Receipt:
+        """Answer a MISSING claim: bytes matching the committed digest are published again."""
+        return self._transact(self.contract.functions.declareRepublished(claim_id))
+
+    def reveal_key(self, claim_id: int, key: bytes) -> Receipt:
+        """Answer an UNDECRYPTABLE or MALFORMED claim with the envelope's 32-byte layer-2 key."""
+        if len(key) != 32:
+            raise ValueError(f"a layer-2 key has 32 bytes, got {len(key)}")
+        return self._transact(self.contract.functions.revealKey(claim_id, key))
+
+    def vote_on_claim(self, claim_id: int, upheld: bool) -> Receipt:
+        """Vote on an answered claim: ``upheld`` if the uploader's response fails the check."""
+        return self._transact(self.contract.functions.voteOnClaim(claim_id, upheld))
+
+    def resolve_claim(self, claim_id: int) -> Receipt:
+        """Resolve a claim past its response (unanswered) or vote (answered) deadline."""
+        return self._transact(self.contract.functions.resolveClaim(claim_id))
+
+    def concede_claim(self, claim_id: int) -> Receipt:
+        """Give up an open claim: as requester (rejected) or as uploader (upheld)."""
+        return self._transact(self.contract.functions.concedeClaim(claim_id))
 
     def report_low_quality(self, epoch: int, suspects: Sequence[str]) -> Receipt:
         """Report ``suspects`` as low-quality parties for ``epoch``."""
@@ -336,17 +423,50 @@ class Ledger:
     # ------------------------------------------------------------------ reads
 
     def parameters(self) -> LedgerParams:
-        """Deployment parameters, allowlist included (cached: they are immutable)."""
+        """Deployment parameters, allowlist and settings included (cached: immutable)."""
         if self._params is None:
             functions = self.contract.functions
             self._params = LedgerParams.from_tuple(
-                self._call(functions.parameters()), _addresses(self._call(functions.allowlist()))
+                self._call(functions.parameters()),
+                _addresses(self._call(functions.allowlist())),
+                bytes(self._call(functions.settings())),
             )
         return self._params
 
     def message_kind(self, name: str) -> int:
         """Value of the contract constant ``KIND_<NAME>`` (``labels``, ``recovery``, ...)."""
         return int(self._call(getattr(self.contract.functions, f"KIND_{name.upper()}")()))
+
+    def message_kinds(self) -> dict[str, int]:
+        """Every message kind the ledger accepts, by lower-case name (from its ``KIND_*``).
+
+        The names are those of the contract's constants; the set is checked against
+        ``messageKinds()``, so it is the contract's list, never a copy.
+        """
+        abi: list[Any] = list(self.contract.abi)
+        names = [e["name"] for e in abi
+                 if e.get("type") == "function" and str(e.get("name", "")).startswith("KIND_")]
+        kinds = {str(n)[5:].lower(): self.message_kind(str(n)[5:]) for n in names}
+        listed = [int(k) for k in self._call(self.contract.functions.messageKinds())]
+        if sorted(kinds.values()) != listed:
+            raise NotALedger(f"{self.address}: KIND_* constants disagree with messageKinds()")
+        return dict(sorted(kinds.items(), key=lambda item: item[1]))
+
+    def settings(self) -> bytes:
+        """Consortium-wide settings fixed at deployment (opaque bytes; the client decodes)."""
+        return self.parameters().settings
+
+    def settings_digest(self) -> bytes:
+        """keccak256 of :meth:`settings`, as stored on-chain."""
+        return bytes(self._call(self.contract.functions.settingsDigest()))
+
+    def claims_module(self) -> str:
+        """Address of the ClaimsModule the ledger runs its claim functions in."""
+        return _checksum(self._call(self.contract.functions.claimsModule()))
+
+    def retained_until(self, round_number: int) -> int:
+        """Block until which content of ``round_number`` must stay retrievable (0: still open)."""
+        return int(self._call(self.contract.functions.retainedUntil(round_number)))
 
     def registration_failed(self) -> bool:
         """Whether registration ended below ``min_parties`` (deposits become withdrawable)."""
@@ -439,13 +559,42 @@ class Ledger:
         )
 
     def points_of(self, party: str) -> Points:
-        """Balance, escrow and releasable escrow of ``party``."""
+        """Every points bucket of ``party`` and what its next DOWNLOAD releases."""
         fn = self.contract.functions.pointsOf(Web3.to_checksum_address(party))
         return Points(*self._call(fn))
 
     def total_points(self) -> int:
-        """Points minted at registration (balances + escrow always sum to it)."""
+        """Points minted at registration (every bucket of every party sums to it)."""
         return int(self._call(self.contract.functions.totalPoints()))
+
+    def claim_count(self) -> int:
+        """Return the number of claims filed (ids run from 1 to this)."""
+        return int(self._call(self.contract.functions.claimCount()))
+
+    def claim(self, claim_id: int) -> ClaimInfo:
+        """Return claim ``claim_id`` as stored."""
+        values = self._call(self.contract.functions.claim(claim_id))
+        requester, rnd, kind, state, uploader, amount, rdl, vdl, digest, key = values
+        return ClaimInfo(
+            claim_id, _checksum(requester), int(rnd), ClaimKind(kind), ClaimState(state),
+            _checksum(uploader), int(amount), int(rdl), int(vdl), bytes(digest), bytes(key),
+        )
+
+    def claim_of(self, round_number: int, requester: str, uploader: str) -> int:
+        """Id of the claim against ``uploader``'s delivery to ``requester`` (0: none)."""
+        fn = self.contract.functions.claimOf(round_number, _checksum(requester),
+                                             _checksum(uploader))
+        return int(self._call(fn))
+
+    def claim_tally(self, claim_id: int) -> ClaimTally:
+        """Votes that count now on ``claim_id`` and its electorate (the contract's rule)."""
+        return ClaimTally(*(int(v) for v in self._call(
+            self.contract.functions.claimTally(claim_id))))
+
+    def claim_vote(self, claim_id: int, voter: str) -> bool | None:
+        """How ``voter`` voted on ``claim_id``: True upheld, False rejected, None not at all."""
+        vote = int(self._call(self.contract.functions.claimVote(claim_id, _checksum(voter))))
+        return None if vote == 0 else vote == 1
 
     def request_state(self, round_number: int, requester: str, uploader: str) -> RequestState:
         """Return the stored request of ``requester`` to ``uploader`` in ``round_number``."""
@@ -567,7 +716,8 @@ class Ledger:
             Upload(
                 int(e["args"]["round"]), Web3.to_checksum_address(e["args"]["uploader"]),
                 _addresses(e["args"]["requesters"]),
-                tuple(bytes(d) for d in e["args"]["digests"]), _meta(e), int(e["args"]["paid"]),
+                tuple(bytes(d) for d in e["args"]["digests"]), _meta(e),
+                int(e["args"]["pending"]), bytes(e["args"]["accumulator"]),
             )
             for e in self._logs("CiphertextsUploaded", from_block, filters)
         ]
@@ -641,6 +791,34 @@ class Ledger:
             for e in self._logs("RequestSkipped", from_block, {})
         ]
 
+    def claims_filed(
+        self, requester: str | None = None, from_block: int = 0
+    ) -> list[ClaimFiling]:
+        """``ClaimFiled`` events, optionally of one requester."""
+        filters: dict[str, Any] = {} if requester is None else {"requester": _checksum(requester)}
+        return [
+            ClaimFiling(
+                int(e["args"]["claimId"]), int(e["args"]["round"]),
+                _checksum(e["args"]["requester"]), _checksum(e["args"]["uploader"]),
+                ClaimKind(e["args"]["kind"]), bytes(e["args"]["digest"]),
+                int(e["args"]["amount"]), int(e["args"]["deposit"]),
+                int(e["args"]["responseDeadline"]), int(e["args"]["voteDeadline"]), _meta(e),
+            )
+            for e in self._logs("ClaimFiled", from_block, filters)
+        ]
+
+    def claim_verdicts(self, from_block: int = 0) -> list[ClaimVerdict]:
+        """``ClaimResolved`` events."""
+        return [
+            ClaimVerdict(
+                int(e["args"]["claimId"]), _checksum(e["args"]["requester"]),
+                _checksum(e["args"]["uploader"]), bool(e["args"]["upheld"]),
+                ClaimResolution(e["args"]["cause"]), int(e["args"]["payment"]),
+                int(e["args"]["deposit"]), int(e["args"]["fine"]), _meta(e),
+            )
+            for e in self._logs("ClaimResolved", from_block, {})
+        ]
+
     def admission_votes_cast(self, from_block: int = 0) -> list[AdmissionVote]:
         """``AdmissionVoted`` events."""
         return [
@@ -690,6 +868,15 @@ class Ledger:
             start = end + 1
 
     # ------------------------------------------------------------------ plumbing
+
+    def _receipt_events(self, receipt: Receipt, event: str) -> list[Any]:
+        with transport(self.w3, self.address):
+            raw = self.w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
+        handle = getattr(self.contract.events, event)()
+        topic = _topic_of(self.contract, event)
+        return [handle.process_log(log) for log in raw["logs"]
+                if str(log["address"]).lower() == self.address.lower() and log["topics"]
+                and bytes(log["topics"][0]) == topic]
 
     def _event_topics(self) -> dict[bytes, str]:
         if self._topics is None:

@@ -40,6 +40,35 @@ class RequestStatus(IntEnum):
     OPEN = 1
     FULFILLED = 2
     SKIPPED = 3
+    DISPUTED = 4
+
+
+class ClaimKind(IntEnum):
+    """What a requester claims about a delivered envelope."""
+
+    NONE = 0
+    MISSING = 1
+    UNDECRYPTABLE = 2
+    MALFORMED = 3
+
+
+class ClaimState(IntEnum):
+    """Life cycle of a claim."""
+
+    NONE = 0
+    FILED = 1
+    ANSWERED = 2
+    UPHELD = 3
+    REJECTED = 4
+
+
+class ClaimResolution(IntEnum):
+    """Why a claim was resolved."""
+
+    SILENCE = 0
+    VOTES = 1
+    DEADLINE = 2
+    CONCESSION = 3
 
 
 class Admission(IntEnum):
@@ -67,7 +96,8 @@ _STRUCT_FIELDS = (
     "settle_blocks", "quorum_numerator", "quorum_denominator", "threshold_mode",
     "threshold_numerator", "threshold_denominator", "admission", "admission_quorum_numerator",
     "admission_quorum_denominator", "registration_deposit", "min_data_size", "max_data_size",
-    "max_sharing_numerator", "max_sharing_denominator",
+    "max_sharing_numerator", "max_sharing_denominator", "min_uploaders", "claim_deposit",
+    "response_blocks", "vote_blocks", "retention_blocks",
 )
 _ENUM_FIELDS: dict[str, type[IntEnum]] = {
     "threshold_mode": ThresholdMode, "admission": Admission,
@@ -79,7 +109,7 @@ _CIRCUMSTANTIAL = frozenset({"registration_deadline"})
 
 @dataclass(frozen=True)
 class LedgerParams:
-    """Deployment parameters: the Solidity ``Parameters`` struct plus the allowlist.
+    """Deployment parameters: the Solidity ``Parameters`` struct, the allowlist and settings.
 
     Phase lengths are in blocks. Registration lasts ``registration_blocks`` from the deployment
     block; ``registration_deadline`` is the resulting absolute block as read back from a ledger
@@ -90,11 +120,17 @@ class LedgerParams:
     tests only); ALLOWLIST admits exactly ``allowlist``; VOTE admits ``allowlist`` (the
     founders) plus addresses voted in by ceil(admission quorum * admitted) members.
     ``registration_deposit`` is in wei. ``max_sharing_numerator / max_sharing_denominator``
-    bounds u_i / |D_i| at registration.
+    bounds u_i / |D_i| at registration. A nonempty DOWNLOAD names at least ``min_uploaders``
+    uploaders (2 by default, so that no sum is one sender's update: a consortium then needs at
+    least 3 parties; a two-party deployment sets ``min_parties=2, min_uploaders=1`` explicitly,
+    and its sums hide nothing). Claims cost ``claim_deposit`` points; the uploader answers
+    within ``response_blocks``, the credible set votes within ``vote_blocks`` more, and content
+    stays retained ``retention_blocks`` after its round closes (at least the two together).
+    ``settings`` are the consortium-wide settings (encoded by the client, at most 4096 bytes).
     """
 
     model_size: int
-    min_parties: int = 2
+    min_parties: int = 3
     max_parties: int = 50
     rounds: int = 100
     registration_blocks: int = 1_000
@@ -119,31 +155,43 @@ class LedgerParams:
     # The highest sharing level the partitions draw (U[0.1, 0.5]).
     max_sharing_numerator: int = 1
     max_sharing_denominator: int = 2
+    min_uploaders: int = 2
+    claim_deposit: int = 1_000
+    response_blocks: int = 100
+    vote_blocks: int = 200
+    retention_blocks: int = 300
     allowlist: tuple[str, ...] = ()
+    settings: bytes = b""
 
     def as_tuple(self) -> tuple[int, ...]:
         """Return the ABI tuple of the Solidity ``Parameters`` struct."""
         return tuple(int(getattr(self, name)) for name in _STRUCT_FIELDS)
 
     def constructor_args(self) -> tuple[Any, ...]:
-        """Return the constructor arguments: the struct tuple and the allowlist."""
-        return (self.as_tuple(), [to_checksum_address(a) for a in self.allowlist])
+        """Return the constructor arguments: the struct tuple, the allowlist and settings."""
+        return (
+            self.as_tuple(), [to_checksum_address(a) for a in self.allowlist], bytes(self.settings)
+        )
 
     @classmethod
     def from_tuple(
-        cls, values: tuple[Any, ...] | list[Any], allowlist: tuple[str, ...] = ()
+        cls,
+        values: tuple[Any, ...] | list[Any],
+        allowlist: tuple[str, ...] = (),
+        settings: bytes = b"",
     ) -> LedgerParams:
-        """Build from the ABI tuple returned by ``parameters()`` (and the allowlist)."""
+        """Build from the ABI tuple returned by ``parameters()`` (and allowlist, settings)."""
         parsed: dict[str, Any] = {}
         for name, value in zip(_STRUCT_FIELDS, values, strict=True):
             kind = _ENUM_FIELDS.get(name)
             parsed[name] = kind(value) if kind is not None else int(value)
-        return cls(**parsed, allowlist=tuple(allowlist))
+        return cls(**parsed, allowlist=tuple(allowlist), settings=bytes(settings))
 
     def as_json(self) -> dict[str, Any]:
-        """Return the parameters as a JSON object (integers; the allowlist as a list)."""
+        """Return the parameters as a JSON object (integers; allowlist list; settings hex)."""
         out: dict[str, Any] = {name: int(getattr(self, name)) for name in _STRUCT_FIELDS}
         out["allowlist"] = list(self.allowlist)
+        out["settings"] = "0x" + bytes(self.settings).hex()
         return out
 
     @classmethod
@@ -157,6 +205,8 @@ class LedgerParams:
         for name, value in data.items():
             if name == "allowlist":
                 values[name] = tuple(str(v) for v in value)
+            elif name == "settings":
+                values[name] = bytes.fromhex(str(value).removeprefix("0x"))
             else:
                 kind = _ENUM_FIELDS.get(name)
                 values[name] = kind(int(value)) if kind is not None else int(value)
@@ -176,6 +226,9 @@ class LedgerParams:
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if f.name == "allowlist":
                 if {a.lower() for a in mine} != {a.lower() for a in theirs}:
+                    out[f.name] = (mine, theirs)
+            elif f.name == "settings":
+                if bytes(mine) != bytes(theirs):
                     out[f.name] = (mine, theirs)
             elif int(mine) != int(theirs):
                 out[f.name] = (mine, theirs)
@@ -216,11 +269,62 @@ class PartyInfo:
 
 @dataclass(frozen=True)
 class Points:
-    """Points of one party: spendable balance, escrow, and escrow of a closed round."""
+    """Points of one party in every bucket (``pointsOf``).
+
+    ``balance`` is spendable; ``escrowed`` backs the party's requests; ``pending`` are payments
+    for its deliveries whose dispute window is open (or closed but not yet settled);
+    ``disputed`` are payments held by claims against it; ``deposited`` its own claim deposits.
+    ``releasable`` is what its next DOWNLOAD (or ``settle``) moves to the balance: escrow of a
+    closed round and pending payments whose window closed.
+    """
 
     balance: int
     escrowed: int
+    pending: int
+    disputed: int
+    deposited: int
     releasable: int
+
+    @property
+    def spendable(self) -> int:
+        """Points the party's next DOWNLOAD can escrow: ``balance + releasable``."""
+        return self.balance + self.releasable
+
+    @property
+    def total(self) -> int:
+        """Sum of every bucket; over all parties it equals ``totalPoints()``."""
+        return self.balance + self.escrowed + self.pending + self.disputed + self.deposited
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """One claim as stored on-chain (``claim(id)``)."""
+
+    claim_id: int
+    requester: str
+    round: int
+    kind: ClaimKind
+    state: ClaimState
+    uploader: str
+    amount: int
+    response_deadline: int
+    vote_deadline: int
+    digest: bytes
+    revealed_key: bytes
+
+    @property
+    def open(self) -> bool:
+        """Whether the claim awaits a response or votes."""
+        return self.state in (ClaimState.FILED, ClaimState.ANSWERED)
+
+
+@dataclass(frozen=True)
+class ClaimTally:
+    """Votes on a claim that count now, and its electorate (``claimTally``)."""
+
+    upheld: int
+    rejected: int
+    eligible: int
 
 
 @dataclass(frozen=True)
@@ -299,14 +403,51 @@ class DownloadRequest:
 
 @dataclass(frozen=True)
 class Upload:
-    """A ``CiphertextsUploaded`` event; ``paid`` is the total points its fulfilled requests paid."""
+    """A ``CiphertextsUploaded`` event.
+
+    ``pending`` is the total escrow of the requests it fulfilled, now pending for the uploader;
+    ``accumulator`` the uploader's hash chain value after this UPLOAD.
+    """
 
     round: int
     uploader: str
     requesters: tuple[str, ...]
     digests: tuple[bytes, ...]
     meta: EventMeta
-    paid: int = 0
+    pending: int = 0
+    accumulator: bytes = b""
+
+
+@dataclass(frozen=True)
+class ClaimFiling:
+    """A ``ClaimFiled`` event."""
+
+    claim_id: int
+    round: int
+    requester: str
+    uploader: str
+    kind: ClaimKind
+    digest: bytes
+    amount: int
+    deposit: int
+    response_deadline: int
+    vote_deadline: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """A ``ClaimResolved`` event (see the contract's NatSpec for who got what)."""
+
+    claim_id: int
+    requester: str
+    uploader: str
+    upheld: bool
+    cause: ClaimResolution
+    payment: int
+    deposit: int
+    fine: int
+    meta: EventMeta
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class Consortium:
         for ledger in self.ledgers:
             ledger.close_round()
 
+    def held(self) -> int:
+        """Sum over parties of every points bucket (equals totalPoints once minted)."""
+        return sum(self[0].points_of(a).total for a in self.addresses)
+
     def full_round(self, amount: int = 10) -> None:
         """Every party requests `amount` from every other party and serves every request."""
         for i, ledger in enumerate(self.ledgers):
@@ -77,6 +81,8 @@ def consortium(
         **overrides: Any,
     ) -> Consortium:
         overrides.setdefault("min_parties", 2)
+        # Most tests exercise single-uploader requests; tests of the rule set it themselves.
+        overrides.setdefault("min_uploaders", 1)
         overrides.setdefault("max_parties", max(n, 2))
         # Short registration, so a consortium below maxParties can close after mining a little.
         overrides.setdefault("registration_blocks", 2 * n + 2)

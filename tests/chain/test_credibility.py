@@ -126,13 +126,14 @@ def test_removed_party_is_locked_out_and_keeps_points(consortium, anvil):
     for k in range(3):
         c[k].close_round()
     assert c[0].current_round() == 2
-    # s's escrow (7 + 8) and a's request to s (5) come back; nothing is lost.
+    # s's escrow (7 + 8) and a's request to s (5) come back; nothing is lost. a's payment from
+    # b (1) closed its dispute window with the round: it is releasable too.
     assert c[0].points_of(s).releasable == 15
-    assert c[0].points_of(a).releasable == 5
-    c[0].release_escrow(s)
+    a_points = c[0].points_of(a)
+    assert (a_points.escrowed, a_points.pending, a_points.releasable) == (5, 1, 6)
+    c[0].settle(s)
     assert c[0].points_of(s).escrowed == 0
-    held = sum(c[0].points_of(p).balance + c[0].points_of(p).escrowed for p in c.addresses)
-    assert held == total
+    assert c.held() == total
 
 
 def test_vote_of_removed_party_is_withdrawn(consortium):

@@ -28,6 +28,12 @@ def test_commit_messages_chains_and_events(consortium):
     labels = c[0].message_kind("labels")
     recovery = c[0].message_kind("recovery")
     assert {labels, recovery, c[0].message_kind("evaluation")} == {1, 2, 3}
+    # The double-masking flow's kinds: a receiver's receipt and a neighbour's unmask share.
+    kinds = c[0].message_kinds()
+    assert kinds == {"labels": 1, "recovery": 2, "evaluation": 3, "receipt": 4, "unmask": 5}
+    for kind in (kinds["receipt"], kinds["unmask"]):
+        c[1].commit_messages(0, kind, [c.addresses[0]], [digest(kind)])
+        assert c[0].message_commitments(kind=kind)[0].sender == c.addresses[1]
     recipients, digests = c.others(0), [digest(1), digest(2)]
     c[0].commit_messages(0, labels, recipients, digests)
     first = keccak(encode(BATCH, [b"\x00" * 32, recipients, digests]))
@@ -51,7 +57,7 @@ def test_commit_messages_reverts(consortium, dev_accounts):
         c[0].commit_messages(0, 0, [c.addresses[1]], [digest(0)])
     assert uk.value.kind == 0
     with pytest.raises(errors.UnknownMessageKind):
-        c[0].commit_messages(0, 4, [c.addresses[1]], [digest(0)])
+        c[0].commit_messages(0, 6, [c.addresses[1]], [digest(0)])
     with pytest.raises(errors.FutureEpoch):
         c[0].commit_messages(5, 1, [c.addresses[1]], [digest(0)])
     with pytest.raises(errors.LengthMismatch):
@@ -207,7 +213,7 @@ def test_event_iterator_replays_everything_in_order(consortium, dev_accounts):
     upload = next(e for e in events if e.name == "CiphertextsUploaded")
     assert isinstance(upload.args["digests"], tuple)
     assert isinstance(upload.args["digests"][0], bytes)
-    assert upload.args["paid"] == 10
+    assert upload.args["pending"] == 10
     minted = sum(e.args["amount"] for e in events if e.name == "PointsMinted")
     assert minted == c[0].total_points()
     # Small log windows give the same stream; a window past the head gives nothing.

@@ -133,10 +133,14 @@ def test_missing_record_is_a_named_error(tmp_path):
 def test_cli_admission_flags(anvil, tmp_path, monkeypatch, capsys, dev_accounts):
     monkeypatch.setenv("FPPDL_TEST_KEY", anvil.dev_private_keys[5])
     founders = [a.address for a in dev_accounts[1:4]]
+    settings = tmp_path / "settings.bin"
+    settings.write_bytes(b"\x01rule=paper")
     argv = ["--rpc-url", anvil.rpc_url, "--private-key-env", "FPPDL_TEST_KEY",
             "--deployments-dir", str(tmp_path), "--model-size", "100", "--rounds", "4",
             "--admission", "vote", "--admission-quorum", "2/3", "--registration-deposit",
             "1000", "--max-sharing-level", "1/4", "--max-data-size", "5000",
+            "--min-uploaders", "1", "--claim-deposit", "77", "--response-blocks", "5",
+            "--vote-blocks", "6", "--retention-blocks", "11", "--settings-file", str(settings),
             *[x for f in founders for x in ("--allow", f.lower())]]
     assert migrations_main(argv) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -146,5 +150,14 @@ def test_cli_admission_flags(anvil, tmp_path, monkeypatch, capsys, dev_accounts)
     assert (p.admission_quorum_numerator, p.admission_quorum_denominator) == (2, 3)
     assert (p.max_sharing_numerator, p.max_sharing_denominator) == (1, 4)
     assert line["parameters"]["allowlist"] == founders
+    assert (p.min_uploaders, p.claim_deposit, p.response_blocks, p.vote_blocks,
+            p.retention_blocks) == (1, 77, 5, 6, 11)
+    assert p.settings == b"\x01rule=paper" and line["parameters"]["settings"] == "0x" + (
+        b"\x01rule=paper").hex()
+    # Settings are a parameter like any other: a changed blob is a difference.
+    settings.write_bytes(b"\x01rule=cgsv")
+    assert migrations_main(argv) == 2
+    assert "settings:" in capsys.readouterr().err
+    settings.write_bytes(b"\x01rule=paper")
     assert migrations_main([*argv, "--allow", "not-an-address"]) == 2
     assert "--allow needs an address" in capsys.readouterr().err

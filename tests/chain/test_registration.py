@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from client.chain import errors
 from client.chain.records import Admission, LedgerParams, PartyStatus, Phase, ThresholdMode
@@ -64,14 +65,44 @@ def test_parameters_round_trip(fresh_ledger):
         ({"admission": Admission.ALLOWLIST, "allowlist": (ADDRESS_A,)}, "allowlist"),  # < min
         ({"admission": Admission.VOTE, "allowlist": (ADDRESS_A, ADDRESS_A)}, "allowlist"),
         ({"admission": Admission.VOTE, "allowlist": ("0x" + "00" * 20,)}, "allowlist"),
-        ({"admission": Admission.VOTE, "max_parties": 2,
+        ({"admission": Admission.VOTE, "max_parties": 2, "min_parties": 2, "min_uploaders": 1,
           "allowlist": (ADDRESS_A, ADDRESS_B, ADDRESS_C)}, "allowlist"),
+        ({"min_uploaders": 0}, "minUploaders"),
+        ({"min_parties": 2}, "minUploaders"),  # the default 2 uploaders need 3 parties
+        ({"min_parties": 4, "min_uploaders": 4}, "minUploaders"),
+        ({"claim_deposit": 0}, "claimDeposit"),
+        ({"response_blocks": 0}, "responseBlocks"),
+        ({"vote_blocks": 0}, "voteBlocks"),
+        ({"response_blocks": 10, "vote_blocks": 20, "retention_blocks": 29}, "retentionBlocks"),
     ],
 )
 def test_constructor_rejects_bad_parameters(fresh_ledger, overrides, name):
     with pytest.raises(errors.InvalidParameter) as info:
         fresh_ledger(**overrides)
     assert info.value.name == name
+
+
+def test_settings_are_stored_with_their_digest(fresh_ledger):
+    blob = b"fppdl-settings\x00" + bytes(range(256)) * 16
+    blob = blob[:4096]
+    ledger = fresh_ledger(settings=blob)
+    assert ledger.settings() == blob and ledger.parameters().settings == blob
+    assert ledger.settings_digest() == keccak(blob)
+    (deployed,) = [e for e in ledger.events() if e.name == "LedgerDeployed"]
+    assert deployed.args["settings"] == blob and deployed.args["settingsDigest"] == keccak(blob)
+    assert fresh_ledger().settings_digest() == keccak(b"")
+    with pytest.raises(errors.SettingsTooLong) as info:
+        fresh_ledger(settings=blob + b"x")
+    assert (info.value.length, info.value.maxLength) == (4097, 4096)
+
+
+def test_two_party_deployment_must_allow_single_uploaders(fresh_ledger):
+    with pytest.raises(errors.InvalidParameter, match="minUploaders"):
+        fresh_ledger(min_parties=2, max_parties=2)
+    p = fresh_ledger(min_parties=2, max_parties=2, min_uploaders=1).parameters()
+    assert (p.min_parties, p.min_uploaders) == (2, 1)
+    defaults = LedgerParams(model_size=1)
+    assert (defaults.min_parties, defaults.min_uploaders) == (3, 2)
 
 
 def test_register_records_party_and_event(fresh_ledger, dev_accounts):
@@ -91,7 +122,8 @@ def test_register_records_party_and_event(fresh_ledger, dev_accounts):
 
 
 def test_register_reverts(fresh_ledger, dev_accounts):
-    base = fresh_ledger(max_parties=2, max_sharing_numerator=1, max_sharing_denominator=1)
+    base = fresh_ledger(max_parties=2, min_parties=2, min_uploaders=1, max_sharing_numerator=1,
+                        max_sharing_denominator=1)
     a, b, c = (base.with_account(dev_accounts[i]) for i in (1, 2, 3))
     with pytest.raises(errors.InvalidEncryptionKey) as info:
         a.register(b"", 10, 1, digest(0))
