@@ -473,6 +473,9 @@ contract ConsortiumLedger is LedgerBase {
         }
         uint256 count = suspects.length;
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+        // Logged before the removals it may cause, so a replay of the events meets the report
+        // first; any revert below undoes the whole call, event included.
+        emit LowQualityReported(epoch, msg.sender, suspects);
         for (uint256 j; j < count; ++j) {
             address suspect = suspects[j];
             if (suspect == msg.sender) revert SelfReference(suspect);
@@ -487,7 +490,6 @@ contract ConsortiumLedger is LedgerBase {
             _reporters[epoch][suspect].push(msg.sender);
             _removeIfQuorum(epoch, suspect);
         }
-        emit LowQualityReported(epoch, msg.sender, suspects);
     }
 
     // ======================================================================== messages

@@ -115,6 +115,10 @@ def test_removed_reporters_votes_stop_counting(consortium):
     assert c[0].party_info(a).status is PartyStatus.REMOVED
     removal = c[0].removals()[-1]
     assert removal.party == a and removal.reporters == (b, x)  # the credible ones only
+    # In the deciding transaction the report is logged before the removal it caused.
+    logs = [e for e in c[0].events(removal.meta.block_number)
+            if e.meta.tx_hash == removal.meta.tx_hash]
+    assert [e.name for e in logs] == ["LowQualityReported", "PartyRemoved"]
 
 
 def test_reports_only_for_the_current_epoch_in_its_window(consortium, anvil):
