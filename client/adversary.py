@@ -14,17 +14,19 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 from eth_account.signers.local import LocalAccount
 
-from client.chain.errors import ContractRevert
+from client.chain.errors import ContractRevert, LedgerError
 from client.chain.ledger import Ledger
-from client.chain.records import PartyStatus, Phase
+from client.chain.records import DownloadRequest, PartyStatus, Phase
 from client.errors import FppdlError
-from storage import ContentStore
+from client.protocol.party import Party
+from storage import ContentStore, compute_cid
 from trainer.dpgan import SampleRelease
 
 #: What a junk registrant claims unless its kind says otherwise (an ordinary honest claim).
@@ -45,6 +47,8 @@ class Outcome:
     kind: str
     outcome: str
     epoch: int | None
+    #: For the dispute kinds: the claims against the attacker and their verdicts.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Adversary(ABC):
@@ -148,13 +152,100 @@ _KINDS: dict[str, Callable[[LocalAccount, Ledger, ContentStore], Adversary]] = {
     MissingSamples.kind: MissingSamples,
     HugeClaim.kind: HugeClaim,
 }
-#: Kinds played by a full party (the scheduler composes it; no Adversary object needed).
-PARTY_KINDS: Final = ("free-rider",)
+
+
+class GarbageUploader(Party):
+    """A member that sells nothing: its UPLOAD commits digests of nothing stored.
+
+    Otherwise it takes part honestly, and it expects to keep the payments.
+    """
+
+    def _upload(self, epoch: int) -> bool:
+        if self.ledger.uploads(epoch, self.address):
+            return False
+        credible = set(self.ledger.credible_parties())
+        mine = [r for r in self.ledger.download_requests(epoch)
+                if self.address in r.uploaders and r.requester in credible]
+        if not mine:
+            return False
+        self.ledger.upload_ciphertexts([r.requester for r in mine],
+                                       [os.urandom(32) for _ in mine])
+        return True
+
+
+class LateUploader(Party):
+    """A member whose round-1 envelopes reach the store but whose UPLOAD lands too late.
+
+    Its UPLOAD reverts after the deadline: the case in which the others used to disclose
+    their pair seeds with it while the receiver held its stored envelope.
+    """
+
+    #: The round in which its upload is late.
+    LATE_ROUND = 1
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: (requester, envelope, encoded vector) of the late round, for the measurement.
+        self.late: list[tuple[DownloadRequest, bytes, npt.NDArray[np.float32]]] = []
+        self._sent_late = False
+
+    def _upload(self, epoch: int) -> bool:
+        if epoch != self.LATE_ROUND:
+            return super()._upload(epoch)
+        if self.late:
+            return False
+        assert self.state.delta is not None
+        params = self.learner.params()
+        for request in self.ledger.download_requests(epoch):
+            if self.address not in request.uploaders:
+                continue
+            entries = request.amounts[request.uploaders.index(self.address)]
+            vector = self.rule.encode(delta=self.state.delta, params=params, entries=entries)
+            blob = self.exchange.seal(epoch, request, vector).blob
+            self.store.put(blob)  # in the shared store, never committed in time
+            self.late.append((request, blob, vector))
+        return bool(self.late)
+
+    def step(self) -> bool:
+        """Send the late UPLOAD once the round is past its upload deadline, then go on."""
+        if self.late and not self._sent_late and self.ledger.phase() is Phase.SETTLE:
+            self._sent_late = True
+            try:
+                self.ledger.upload_ciphertexts(
+                    [r.requester for r, _, _ in self.late],
+                    [compute_cid(blob).commitment for _, blob, _ in self.late],
+                )
+            except LedgerError as err:
+                self.state.record("late_upload_refused", round=self.LATE_ROUND, error=str(err))
+            return True
+        return super().step()
+
+
+#: Kinds played by a full party (the scheduler composes it with this type; None: the
+#: free-rider's ordinary Party around a learner that has no data).
+PARTY_KINDS: Final[dict[str, type[Party] | None]] = {
+    "free-rider": None,
+    "garbage-upload": GarbageUploader,
+    "late-upload": LateUploader,
+}
 
 
 def adversary_kinds() -> tuple[str, ...]:
     """Return every kind ``fppdl demo --adversary`` accepts."""
     return (*PARTY_KINDS, *_KINDS)
+
+
+def claims_outcome(ledger: Ledger, attacker: str, from_block: int) -> dict[str, Any]:
+    """Return the ``claim``, ``verdict``, ``refunded_points`` and ``fined_points`` fields."""
+    filed = [c for c in ledger.claims_filed(from_block=from_block) if c.uploader == attacker]
+    verdicts = [v for v in ledger.claim_verdicts(from_block=from_block) if v.uploader == attacker]
+    upheld = [v for v in verdicts if v.upheld]
+    return {
+        "claim": filed[0].kind.name.lower() if filed else None,
+        "verdict": ("upheld" if upheld else "rejected") if verdicts else None,
+        "refunded_points": sum(v.payment for v in upheld),
+        "fined_points": sum(v.fine for v in upheld),
+    }
 
 
 def make_adversary(
@@ -183,6 +274,7 @@ def adversary_report(
         "honest_finished": all(len(r["accuracy_per_round"]) == rounds for r in honest),
         "honest_removed": sum(1 for r in honest if r["removed"]),
         "points_conserved": points_conserved,
+        **outcome.extra,
     }
 
 

@@ -35,7 +35,7 @@ from client.identity import PartyIdentity
 from client.protocol.aggregation import DEFAULT_RULE
 from client.protocol.config import ProtocolConfig
 from client.protocol.market import DEFAULT_BUDGET_POLICY
-from client.protocol.settings import ConsortiumSettings
+from client.protocol.settings import ConsortiumSettings, SettingsError
 from client.shards import Shard
 from client.timing import PhaseTimer, timed
 from storage import ContentStore
@@ -395,14 +395,19 @@ def prepare_party(
 # ---------------------------------------------------------------------- deployment
 
 
+class DeploymentError(FppdlError, ValueError):
+    """Deployment parameters that would make a consortium unsafe or unable to run."""
+
+
 def deployment_parameters(
     *,
     model_size: int,
     parties: int,
     blocks: tuple[int, int, int, int],
-    current_block: int,
+    settings: ConsortiumSettings,
     registration_blocks: int | None = None,
     max_parties: int | None = None,
+    min_uploaders: int | None = None,
     **overrides: Any,
 ) -> LedgerParams:
     """Return the ledger's parameters for a consortium of ``parties`` parties.
@@ -415,26 +420,40 @@ def deployment_parameters(
         Parties expected (registration closes as soon as ``max_parties`` have registered).
     blocks : tuple of int
         Phase lengths in blocks: benchmarking, request, upload, settle.
-    current_block : int
-        The chain's block now (the registration deadline is relative to it).
+    settings : ConsortiumSettings
+        What every party must share; stored by the ledger (and its ``rounds``).
     registration_blocks : int, optional
         Length of registration; by default long enough for ``parties`` registrations.
     max_parties : int, optional
         Registry size (default ``parties``).
+    min_uploaders : int, optional
+        Fewest uploaders a DOWNLOAD may name (default 2, so no received sum is one party's
+        update). A two-party consortium must pass 1 explicitly: its sums hide nothing.
     **overrides
         Any other :class:`LedgerParams` field.
     """
+    if min_uploaders is None:
+        if parties < 3:
+            raise DeploymentError(
+                f"a consortium of {parties} parties needs min_uploaders=1, and then every "
+                "received sum is one party's update: its sums hide nothing"
+            )
+        min_uploaders = 2
     bench, request, upload, settle = blocks
     length = registration_blocks if registration_blocks is not None else 10 * parties + 100
+    size = max_parties or parties
     return LedgerParams(
         model_size=model_size,
-        min_parties=min(parties, max_parties or parties),
-        max_parties=max_parties or parties,
-        registration_deadline=current_block + length,
+        min_parties=min(parties, size),
+        max_parties=size,
+        rounds=settings.rounds,
+        registration_blocks=length,
         benchmark_blocks=bench,
         request_blocks=request,
         upload_blocks=upload,
         settle_blocks=settle,
+        min_uploaders=min_uploaders,
+        settings=settings.to_bytes(),
         **overrides,
     )
 
@@ -475,31 +494,55 @@ def compose_party(
     store: ContentStore,
     learner: Learner,
     prepared: PreparedParty,
-    config: ProtocolConfig,
+    settings: PartySettings,
     state_dir: Path,
     timer: PhaseTimer | None = None,
+    party_type: type[Party] | None = None,
 ) -> Party:
     """Return the protocol :class:`Party` of ``identity``, its I/O timed by ``timer``.
 
     ``ledger`` may be any handle on the ledger (it is re-opened with the party's account);
     ``learner`` starts from the prepared parameters unless the party's saved state holds newer
-    ones (a restart).
+    ones (a restart). A party whose shared settings differ from those the ledger was deployed
+    with is refused (:func:`check_settings`). ``party_type`` composes a subclass instead (the
+    demo's attackers, :mod:`client.adversary`).
     """
     from client.protocol.party import Party
 
+    check_settings(ledger, settings.consortium())
     clock = timer or PhaseTimer()
     own = ledger.with_account(identity.account)
-    return Party(
+    return (party_type or Party)(
         identity=identity,
         ledger=timed(own, clock, "chain"),
         store=timed(store, clock, "storage"),
         learner=timed(learner, clock, methods=_LEARNER_TIMING),
-        config=config,
+        config=settings.protocol(),
         state_dir=state_dir,
         samples=prepared.samples,
         sample_classes=prepared.sample_classes,
         timer=clock,
     )
+
+
+def check_settings(ledger: Ledger, mine: ConsortiumSettings) -> None:
+    """Refuse to take part when the ledger's shared settings differ from this party's.
+
+    Raises
+    ------
+    SettingsError
+        Naming every setting that differs (a party with other settings would break the sums).
+    """
+    stored = ledger.settings()
+    if not stored:
+        return
+    theirs = ConsortiumSettings.from_bytes(stored)
+    differences = mine.differences(theirs)
+    if differences:
+        raise SettingsError(
+            "this party's settings differ from the consortium's (ours != ledger's): "
+            + "; ".join(differences)
+        )
 
 
 _LEARNER_TIMING = {"local_update": "training", "label": "evaluation", "accuracy": "evaluation"}

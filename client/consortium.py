@@ -16,14 +16,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 
-from client.adversary import PARTY_KINDS, Adversary, Outcome, adversary_report, make_adversary
+from client.adversary import (
+    PARTY_KINDS,
+    Adversary,
+    LateUploader,
+    Outcome,
+    adversary_report,
+    claims_outcome,
+    make_adversary,
+)
 from client.chain.devnet import PARTY_FUNDING_WEI, fund, mine
 from client.chain.ledger import Ledger, connect
-from client.chain.records import PartyStatus, Phase
+from client.chain.records import ClaimInfo, PartyStatus, Phase
 from client.compose import (
     PartySettings,
     PreparedParty,
@@ -33,12 +42,15 @@ from client.compose import (
     make_learner,
     prepare_party,
 )
+from client.crypto import CryptoError, UnmaskMessage
+from client.crypto.leakage import best_correlation
 from client.errors import FppdlError
 from client.identity import PartyIdentity
 from client.protocol.learner import Learner
 from client.protocol.party import Party
+from client.protocol.peers import address_bytes
 from client.shards import Shard, free_rider_shard, make_shards
-from storage import ContentStore
+from storage import ContentStore, StorageError
 from trainer.constants import DEFAULT_PARTITION, party_seed
 from trainer.data import Pool, default_pool
 from trainer.fairness import pearson
@@ -118,6 +130,8 @@ class Member:
     standalone_accuracy: float
     free_rider: bool
     dpgan_epsilon: float
+    #: The attacker's kind, if this member is one (:mod:`client.adversary`).
+    adversary: str | None = None
 
 
 def plan_parties(
@@ -177,6 +191,7 @@ class Consortium:
         state_dir_for: Callable[[PartyPlan], Path] | None = None,
         extra_parties: int = 0,
         adversary: str | None = None,
+        min_uploaders: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> Consortium:
         """Deploy a fresh ledger (through the migrations) and compose each :class:`Party`.
@@ -196,6 +211,7 @@ class Consortium:
             PartyIdentity.generate() for _ in plans
         ]
         attackers = 1 if adversary is not None and adversary not in PARTY_KINDS else 0
+        party_type = PARTY_KINDS.get(adversary) if adversary is not None else None
         attacker = Account.create() if attackers else None
         fund(w3, funder, [ident.address for ident in chosen]
              + ([attacker.address] if attacker else []), PARTY_FUNDING_WEI)
@@ -203,7 +219,7 @@ class Consortium:
         params = deployment_parameters(
             model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans),
             max_parties=len(plans) + room, blocks=spec.blocks,
-            current_block=int(w3.eth.block_number),
+            settings=plans[0].settings.consortium(), min_uploaders=min_uploaders,
         )
         ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
         say(f"ledger deployed at {ledger.address} (block {deploy_block})")
@@ -212,15 +228,19 @@ class Consortium:
             learner = make_learner(plan.prepared, plan.shard, plan.settings)
             if wrap_learner is not None:
                 learner = wrap_learner(learner)
+            # A party-kind attacker is the last plan (the free-rider is its own plan).
+            attacking = party_type is not None and i == len(plans) - 1
             party = compose_party(
                 identity=identity, ledger=ledger, store=store_for(i), learner=learner,
-                prepared=plan.prepared, config=plan.settings.protocol(),
+                prepared=plan.prepared, settings=plan.settings,
                 state_dir=(state_dir_for(plan) if state_dir_for is not None
                            else workdir / plan.prepared.name),
+                party_type=party_type if attacking else None,
             )
             p = plan.prepared
+            kind = adversary if attacking or (p.free_rider and adversary) else None
             members.append(Member(party, p.name, p.data_size, p.level, p.standalone_accuracy,
-                                  p.free_rider, p.dpgan_epsilon))
+                                  p.free_rider, p.dpgan_epsilon, kind))
         adversaries = []
         if attacker is not None and adversary is not None:
             adversaries.append(make_adversary(adversary, attacker, ledger, store_for(len(plans))))
@@ -282,10 +302,15 @@ class Consortium:
         """Return the members still taking part: one chain read per pass, not one per party."""
         if not self.ledger.registration_closed():
             return list(self.members)
-        if self.ledger.current_round() > rounds:
+        if self.ledger.current_round() > rounds and not self._open_claims():
             return []
         credible = set(self.ledger.credible_parties())
         return [m for m in self.members if m.party.address in credible]
+
+    def _open_claims(self) -> list[ClaimInfo]:
+        """Return the claims still awaiting an answer, votes or resolution."""
+        return [c for c in (self.ledger.claim(i) for i in range(1, self.ledger.claim_count() + 1))
+                if c.open]
 
     @staticmethod
     def _add(table: dict[int, float], epoch: int, seconds: float) -> None:
@@ -295,10 +320,14 @@ class Consortium:
         block = self.ledger.block_number()
         if not self.ledger.registration_closed():
             return max(1, self.ledger.parameters().registration_deadline - block)
-        dl = self.ledger.round_deadlines(self.ledger.current_round())
         upcoming = [
-            d for d in (dl.request_deadline, dl.upload_deadline, dl.settle_deadline) if d > block
+            d for c in self._open_claims() for d in (c.response_deadline, c.vote_deadline)
+            if d > block
         ]
+        if self.ledger.phase() is not Phase.FINISHED:
+            dl = self.ledger.round_deadlines(self.ledger.current_round())
+            upcoming += [d for d in (dl.request_deadline, dl.upload_deadline, dl.settle_deadline)
+                         if d > block]
         return (min(upcoming) - block) if upcoming else 1
 
     # ------------------------------------------------------------------ results
@@ -367,10 +396,7 @@ class Consortium:
                 fairness["note"] = str(err)
         txs, gas = self._chain_totals()
         total = ledger.total_points()
-        held = 0
-        for address in ledger.parties():  # every registrant, composed here or not
-            points = ledger.points_of(address)
-            held += points.balance + points.escrowed
+        held = sum(ledger.points_of(a).total for a in ledger.parties())  # composed or not
         results: dict[str, Any] = {
             "ledger": ledger.address,
             "chain_id": int(ledger.w3.eth.chain_id),
@@ -395,7 +421,8 @@ class Consortium:
         outcome = self._adversary_outcome()
         if outcome is not None:
             rounds = max(m.party.config.rounds for m in self.members)
-            honest = [r for r in rows if not r["free_rider"]]
+            attackers = {m.name for m in self.members if m.adversary}
+            honest = [r for r in rows if not r["free_rider"] and r["name"] not in attackers]
             results["adversary"] = adversary_report(
                 outcome, honest=honest, rounds=rounds, points_conserved=total == held
             )
@@ -404,6 +431,9 @@ class Consortium:
     def _adversary_outcome(self) -> Outcome | None:
         if self.adversaries:
             return self.adversaries[0].outcome()
+        attacker = next((m for m in self.members if m.adversary and not m.free_rider), None)
+        if attacker is not None:
+            return self._party_attack_outcome(attacker)
         riders = [m for m in self.members if m.free_rider]
         if not riders:
             return None
@@ -424,3 +454,43 @@ class Consortium:
         for tx_hash in hashes:
             gas += int(w3.eth.get_transaction_receipt(tx_hash)["gasUsed"])
         return len(hashes), gas
+
+    def _party_attack_outcome(self, attacker: Member) -> Outcome:
+        """Return what happened to a garbage or late uploader (claims, leak measurement)."""
+        me = attacker.party.address
+        removal = next((r for r in self.ledger.removals(self.deploy_block) if r.party == me),
+                       None)
+        extra: dict[str, Any] = {}
+        if attacker.adversary == "garbage-upload":
+            extra = claims_outcome(self.ledger, me, self.deploy_block)
+        elif isinstance(attacker.party, LateUploader):
+            extra = {"recovery_correlation": self._recovery_correlation(attacker.party)}
+        if removal is not None:
+            return Outcome(str(attacker.adversary), "removed", removal.epoch, extra)
+        return Outcome(str(attacker.adversary), "excluded", None, extra)
+
+    def _recovery_correlation(self, late: LateUploader) -> float | None:
+        """Return the best |r| any receiver gets on the late sender's update (None: no case)."""
+        best: float | None = None
+        by_address = {m.party.address: m.party for m in self.members}
+        for request, blob, truth in late.late:
+            receiver = by_address.get(request.requester)
+            if receiver is None or not np.any(truth):
+                continue
+            ctx = receiver.exchange.context(late.LATE_ROUND, request)
+            kind = receiver.ledger.message_kinds()["unmask"]
+            inbox = receiver.mailbox.inbox(late.LATE_ROUND, kind)
+            unmasks = []
+            for holder, digest in inbox.items():
+                try:
+                    plain = receiver.mailbox.read(late.LATE_ROUND, kind, holder, digest)
+                    unmasks.append(UnmaskMessage.from_bytes(plain, ctx=ctx,
+                                                            holder=address_bytes(holder)))
+                except (StorageError, CryptoError):
+                    continue
+            r = best_correlation(ctx=ctx, target=address_bytes(late.address), blobs=[blob],
+                                 receiver_keys=receiver.identity.keys, unmasks=unmasks,
+                                 quant=receiver.exchange.quant, truth=truth)
+            best = r if best is None else max(best, r)
+        return best
+

@@ -188,7 +188,7 @@ class PartyNode:
         return compose_party(
             identity=self.identity, ledger=ledger, store=store,
             learner=make_learner(prepared, shard, s.party), prepared=prepared,
-            config=s.party.protocol(), state_dir=self.directory / STATE_DIR,
+            settings=s.party, state_dir=self.directory / STATE_DIR,
         )
 
     def register(self) -> Party:
@@ -258,7 +258,8 @@ def status_of(directory: Path, settings: NodeSettings, address: str) -> dict[str
         "round": ledger.current_round(),
         "block": ledger.block_number(),
         "points": {"balance": points.balance, "escrowed": points.escrowed,
-                   "releasable": points.releasable},
+                   "pending": points.pending, "disputed": points.disputed,
+                   "deposited": points.deposited, "releasable": points.releasable},
         "credibility": {k: float(v) for k, v in sorted(state.credibility.items())},
         "standalone_accuracy": state.standalone_accuracy,
         "accuracy_per_round": [r.get("accuracy") for r in state.records],

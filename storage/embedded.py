@@ -126,8 +126,10 @@ class EmbeddedStore:
         data = bytes(data)
         path = self._object_path(cid)
         tmp: Path | None = None
-        # A truncated copy (e.g. written by a tool that bypassed us) is replaced, not trusted.
-        if not (path.exists() and path.stat().st_size == len(data)):
+        # A truncated or altered copy (e.g. written by a tool that bypassed us) is replaced,
+        # not trusted: putting the bytes again is how an uploader answers a "missing" claim.
+        if not (path.exists() and path.stat().st_size == len(data)
+                and path.read_bytes() == data):
             tmp = self._write_tmp(data, path.name)
         self._acquire()
         try:

@@ -104,8 +104,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     account = _deployer(args, chain_id)
     params = LedgerParams(
         model_size=model_size(args.model), min_parties=args.min_parties,
-        max_parties=args.max_parties,
-        registration_deadline=int(w3.eth.block_number) + args.registration_blocks,
+        max_parties=args.max_parties, min_uploaders=args.min_uploaders, rounds=args.rounds,
+        registration_blocks=args.registration_blocks,
         benchmark_blocks=args.benchmark_blocks, request_blocks=args.request_blocks,
         upload_blocks=args.upload_blocks, settle_blocks=args.settle_blocks,
     )
@@ -149,9 +149,15 @@ def cmd_consortium_up(args: argparse.Namespace) -> int:
         set_interval_mining(w3, args.block_time)
         print(f"Anvil at {node.rpc_url}, a block every {args.block_time}s", flush=True)
         funder = Account.from_key(node.dev_private_keys[0])
+        shared = PartySettings(model=args.model, rounds=args.rounds,
+                               init_seed=args.seed).consortium()
+        if args.parties < 3:
+            print("warning: with 2 parties every received sum is the other party's update: "
+                  "the sums hide nothing (minUploaders is set to 1)", flush=True)
         params = deployment_parameters(
             model_size=model_size(args.model), parties=args.parties, blocks=blocks,
-            current_block=int(w3.eth.block_number), registration_blocks=1800,
+            settings=shared, registration_blocks=1800,
+            min_uploaders=1 if args.parties < 3 else None,
         )
         ledger, _block = deploy_ledger(w3, funder, params, directory=folder / "deployments")
         print(f"ledger deployed at {ledger.address}", flush=True)

@@ -87,9 +87,14 @@ def run_consortium(
         plans.append(PartyPlan(prepare_party(name, shard, settings, say=say), shard, settings))
     say("phase 3/4: deploying the ledger through the migrations")
     store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
+    min_uploaders = None
+    if args.parties < 3:
+        say("warning: with 2 parties every received sum is the other party's update: the sums "
+            "hide nothing (minUploaders is set to 1)")
+        min_uploaders = 1
     consortium = Consortium.deploy(
         spec, plans, rpc_url=rpc_url, funder=funder, store_for=lambda _i: open_store(store_spec),
-        workdir=folder, identities=identities,
+        workdir=folder, identities=identities, min_uploaders=min_uploaders,
         state_dir_for=lambda plan: folder / plan.prepared.name / "state", progress=say,
     )
     for plan in plans:

@@ -36,7 +36,8 @@ def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
             "samples_released": info.samples_released,
             "samples_cid": _cid(info.samples_digest),
             "points": {"balance": points.balance, "escrowed": points.escrowed,
-                       "releasable": points.releasable},
+                       "pending": points.pending, "disputed": points.disputed,
+                       "deposited": points.deposited, "releasable": points.releasable},
         })
     rounds = [
         {"round": r.round, "request_deadline": r.request_deadline,

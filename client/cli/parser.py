@@ -114,7 +114,12 @@ def _ledger_flags(p: argparse.ArgumentParser) -> None:
                    help="model whose parameter count the ledger is deployed for")
     p.add_argument("--min-parties", type=int, default=d.min_parties)
     p.add_argument("--max-parties", type=int, default=d.max_parties)
-    p.add_argument("--registration-blocks", type=int, default=1000)
+    p.add_argument("--min-uploaders", type=int, default=d.min_uploaders,
+                   help=f"fewest uploaders a DOWNLOAD may name (default {d.min_uploaders}; "
+                        "1 only for two parties, whose sums then hide nothing)")
+    p.add_argument("--rounds", type=int, default=d.rounds,
+                   help=f"collaborative rounds of the consortium (default {d.rounds})")
+    p.add_argument("--registration-blocks", type=int, default=d.registration_blocks)
     p.add_argument("--benchmark-blocks", type=int, default=d.benchmark_blocks)
     p.add_argument("--request-blocks", type=int, default=d.request_blocks)
     p.add_argument("--upload-blocks", type=int, default=d.upload_blocks)

@@ -112,6 +112,7 @@ class Exchange:
         self._store = store
         self._timer = timer
         self._quant = quant
+        self.quant = quant
         self._chain_id = chain_id
         self._contract = contract
         self._neighbours = neighbours

@@ -31,6 +31,7 @@ from client.errors import FppdlError
 from client.identity import PartyIdentity
 from client.protocol.aggregation import AggregationRule, make_rule
 from client.protocol.config import ProtocolConfig
+from client.protocol.disputes import Disputes
 from client.protocol.evaluation import MutualEvaluation, credibility_over
 from client.protocol.exchange import MAX_RECEIPT_BYTES, Exchange, to_address
 from client.protocol.learner import Learner
@@ -45,11 +46,6 @@ from trainer.dpgan import SampleRelease
 
 log = logging.getLogger(__name__)
 
-#: The ledger's message kinds of the round's exchange (by their contract constant names).
-RECEIPT_KIND = "evaluation"
-UNMASK_KIND = "recovery"
-#: Fewest accepted envelopes a receiver may sum (the ledger's minUploaders, once it has it).
-MIN_ACCEPTED = 1
 
 FloatVec = npt.NDArray[np.float32]
 
@@ -121,11 +117,12 @@ class Party:
         self._contract = address_bytes(ledger.address)
         self._me = identity.address
         self._me_bytes = address_bytes(self._me)
-        self._kind_receipt = ledger.message_kind(RECEIPT_KIND)
-        self._kind_unmask = ledger.message_kind(UNMASK_KIND)
+        kinds = ledger.message_kinds()
+        self._kind_receipt = kinds["receipt"]
+        self._kind_unmask = kinds["unmask"]
         self.evaluation = MutualEvaluation(
             me=self._me, ledger=ledger, learner=learner, peers=self.peers, mailbox=self.mailbox,
-            state=self.state, config=config, kind=ledger.message_kind("labels"),
+            state=self.state, config=config, kind=kinds["labels"],
             sample_classes=sample_classes,
         )
         self._params = ledger.parameters()
@@ -136,7 +133,7 @@ class Party:
         self.exchange = Exchange(
             identity=identity, peers=self.peers, store=store, timer=self.timer,
             quant=self._quant, chain_id=self._chain_id, contract=self._contract,
-            neighbours=config.neighbours, min_accepted=MIN_ACCEPTED,
+            neighbours=config.neighbours, min_accepted=self._params.min_uploaders,
         )
         self.guard = (
             RevealGuard.from_bytes(self.state.guard, holder=self._me_bytes,
@@ -145,6 +142,10 @@ class Party:
             else RevealGuard(holder=self._me_bytes, chain_id=self._chain_id,
                              contract=self._contract)
         )
+        self.disputes = Disputes(
+            me=self._me, ledger=ledger, store=store, peers=self.peers, exchange=self.exchange,
+            state=self.state, state_dir=state_dir, save=self._save,
+        )
         # Per epoch: the receipt this party published (receiver) and the envelopes it opened.
         self._receipts: dict[int, Receipt] = {}
         self._opened: dict[int, dict[bytes, MaskedShare]] = {}
@@ -152,6 +153,8 @@ class Party:
         # each is idempotent on-chain (a repeat reverts with a named error we treat as done).
         self._done: set[tuple[str, int] | tuple[str, int, str]] = set()
         self._served_by_epoch: dict[int, dict[tuple[str, str], bytes]] = {}
+        #: Rounds below this one have been unpinned (their claim windows are over).
+        self._released_before = 1
 
     # ------------------------------------------------------------------ driving
 
@@ -161,12 +164,28 @@ class Party:
         return self._me
 
     def finished(self) -> bool:
-        """Return whether the party has nothing left to do (removed, or past its last round)."""
-        info = self.ledger.party_info(self._me)
-        if info.status is PartyStatus.REMOVED:
+        """Return whether the party has nothing left to do (removed, or past the last round)."""
+        view = self.ledger.snapshot(self._me)
+        if view.status is PartyStatus.REMOVED:
             return True
-        closed = self.ledger.registration_closed()
-        return closed and self.ledger.current_round() > self.config.rounds
+        if view.phase is Phase.REGISTRATION:
+            return False
+        if self.disputes.pending():
+            return False  # a claim still needs an answer, votes or its resolution
+        return view.phase is Phase.FINISHED or view.round > self._params.rounds \
+            or self._too_few_left()
+
+    def _too_few_left(self) -> bool:
+        """Return whether too few credible parties are left for any sum to hide its senders."""
+        if len(self.ledger.credible_parties()) - 1 >= self._params.min_uploaders:
+            return False
+        if not any(e["kind"] == "consortium_too_small" for e in self.state.events):
+            self.state.record(
+                "consortium_too_small", credible=len(self.ledger.credible_parties()),
+                min_uploaders=self._params.min_uploaders,
+            )
+            self._save()
+        return True
 
     def step(self) -> bool:
         """Do the next due action; return whether anything was done."""
@@ -179,7 +198,10 @@ class Party:
         if view.status is not PartyStatus.CREDIBLE:
             raise ProtocolError(f"{self._me} is not registered and registration is closed")
         epoch = view.round
-        if epoch > self.config.rounds:
+        # Claims resolve while later rounds run (and after the last one).
+        if epoch >= 1 and self.disputes.step():
+            return True
+        if view.phase is Phase.FINISHED or epoch > self._params.rounds:
             return False
         if view.phase is Phase.BENCHMARKING:
             return self._evaluation_step(0)
@@ -269,18 +291,25 @@ class Party:
     def _request(self, epoch: int) -> bool:
         if self.ledger.download_requests(epoch, self._me):
             return False
-        points = self.ledger.points_of(self._me)
-        # Escrow of a closed round is released by this DOWNLOAD itself, so it is spendable.
-        balance = points.balance + points.releasable
+        # Escrow and payments of closed rounds are released by this DOWNLOAD itself. A deposit
+        # per uploader stays in reserve: a bad delivery can then always be claimed.
         others = self._trusted_others()
+        reserve = self._params.claim_deposit * len(others)
+        balance = max(0, self.ledger.points_of(self._me).spendable - reserve)
         budget = round_budget(
-            self.config.budget_policy, balance, epoch=epoch, rounds=self.config.rounds,
+            self.config.budget_policy, balance, epoch=epoch, rounds=self._params.rounds,
             fraction=self.config.budget_fraction,
         )
         chosen = download_plan(
             credibility_over(self.state, others), budget,
             {p: self.peers.get(p).sharing_level for p in others}, self._params.model_size,
         )
+        if len(chosen) < self._params.min_uploaders:
+            # A sum of fewer senders would expose them; buy nothing this round (the empty
+            # request still says this party acted).
+            self.state.record("request_too_small", round=epoch, uploaders=len(chosen),
+                              min_uploaders=self._params.min_uploaders)
+            chosen = []
         self.ledger.request_downloads([p for p, _ in chosen], [a for _, a in chosen])
         return True
 
@@ -289,7 +318,10 @@ class Party:
     def _upload(self, epoch: int) -> bool:
         if self.ledger.uploads(epoch, self._me):
             return False
-        mine = [r for r in self.ledger.download_requests(epoch) if self._me in r.uploaders]
+        credible = set(self.ledger.credible_parties())
+        # The ledger skips (and refunds) requests of parties removed since; never seal for them.
+        mine = [r for r in self.ledger.download_requests(epoch)
+                if self._me in r.uploaders and r.requester in credible]
         if not mine:
             return False
         assert self.state.delta is not None
@@ -311,10 +343,11 @@ class Party:
                 self.rule.encode(delta=self.state.delta, params=params, entries=entries), epoch
             )
             envelope = self.exchange.seal(epoch, request, vector)
-            # The keys that open this envelope's outer layers, kept (0600) in case a claim
-            # against it must be answered; never published otherwise.
-            self.state.save_opening(self.state_dir, epoch, request.requester,
-                                    dispute_opening(envelope).to_bytes())
+            # The envelope and the keys of its outer layers, kept (0600) in case a claim
+            # against it must be answered; the keys are never published otherwise.
+            for what, data in (("envelope", envelope.blob),
+                               ("opening", dispute_opening(envelope).to_bytes())):
+                PartyState.save_kept(self.state_dir, epoch, request.requester, what, data)
             sealed.append((request.requester, envelope.blob))
         if not sealed:
             return False
@@ -360,6 +393,9 @@ class Party:
         self.ledger.commit_messages(epoch, self._kind_receipt, recipients, digests)
         self._receipts[epoch], self._opened[epoch] = receipt, opened
         self._done.add(("receipt", epoch))
+        # Exclusions that are the uploader's fault become claims before this round closes.
+        self.disputes.file(epoch, {to_address(raw, request.uploaders): reason
+                                   for raw, reason in receipt.excluded.items()})
         return True
 
     def _published_receipt(self, epoch: int, request: DownloadRequest) -> Receipt | None:
@@ -531,14 +567,32 @@ class Party:
             return False
         self._done.add(("vote", epoch))
         self.evaluation.vote()
-        self.retention.collect(epoch)
-        # What is needed to answer a claim is kept as long as the content itself.
-        horizon = epoch - self.config.retention_rounds
-        if horizon > 0:
-            PartyState.prune_openings(self.state_dir, horizon)
-            self.guard.prune(horizon)
-            self._persist_guard(self.guard.to_bytes())
+        self._release_retained(epoch)
         return True
+
+    def _release_retained(self, epoch: int) -> None:
+        """Unpin what the ledger no longer needs retained; prune what answered its claims."""
+        block = self.ledger.block_number()
+        horizon = self._released_before
+        # The ledger says until which block a round's content must stay (its claim window);
+        # never less than the configured number of rounds.
+        while horizon < epoch - self.config.retention_rounds:
+            until = self.ledger.retained_until(horizon)
+            if until == 0 or block < until:
+                break
+            horizon += 1
+        if horizon == self._released_before:
+            return
+        self._released_before = horizon
+        try:
+            self.retention.release_before(horizon)
+            self.store.gc()
+        except StorageError as err:
+            # Housekeeping of this party's own pins: a store that fails it stops nothing.
+            self.state.record("gc_failed", round=epoch, error=f"{type(err).__name__}: {err}")
+        PartyState.prune_kept(self.state_dir, horizon)
+        self.guard.prune(horizon)
+        self._persist_guard(self.guard.to_bytes())
 
     def close_overdue_epoch(self) -> bool:
         """Close the current epoch if its deadline has passed (any member may)."""

@@ -24,8 +24,8 @@ import numpy.typing as npt
 from client.errors import FppdlError
 
 STATE_FILE = "party-state.npz"
-#: Folder of the dispute openings of this party's envelopes (one file per epoch and receiver).
-OPENINGS_DIR = "openings"
+#: Folder of this party's envelopes and their dispute openings (per epoch and receiver).
+KEPT_DIR = "kept"
 
 
 class StateFileError(FppdlError, ValueError):
@@ -138,33 +138,36 @@ class PartyState:
             raise _unreadable(path, exc) from None
 
     @staticmethod
-    def save_opening(directory: Path, epoch: int, requester: str, opening: bytes) -> None:
-        """Keep the dispute opening of this party's envelope for ``requester`` (mode 0600)."""
-        folder = directory / OPENINGS_DIR
+    def save_kept(directory: Path, epoch: int, requester: str, what: str, data: bytes) -> None:
+        """Keep ``what`` (``envelope`` or ``opening``) of this party's delivery, mode 0600.
+
+        A claim against a delivery is answered with the envelope itself (put again) or with
+        its dispute opening, so both are kept until the claim window of their round closes.
+        """
+        folder = directory / KEPT_DIR
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{epoch}-{requester}.bin"
+        path = folder / f"{epoch}-{requester}.{what}"
         tmp = folder / f".{path.name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(opening)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
     @staticmethod
-    def load_opening(directory: Path, epoch: int, requester: str) -> bytes | None:
-        """Return the dispute opening saved for (``epoch``, ``requester``), if any."""
-        path = directory / OPENINGS_DIR / f"{epoch}-{requester}.bin"
+    def load_kept(directory: Path, epoch: int, requester: str, what: str) -> bytes | None:
+        """Return what :meth:`save_kept` kept for (``epoch``, ``requester``), if anything."""
+        path = directory / KEPT_DIR / f"{epoch}-{requester}.{what}"
         return path.read_bytes() if path.is_file() else None
 
     @staticmethod
-    def prune_openings(directory: Path, before_epoch: int) -> None:
-        """Delete the openings of epochs before ``before_epoch`` (their claim windows closed)."""
-        folder = directory / OPENINGS_DIR
+    def prune_kept(directory: Path, before_epoch: int) -> None:
+        """Delete what was kept for epochs before ``before_epoch`` (their claims are over)."""
+        folder = directory / KEPT_DIR
         if not folder.is_dir():
             return
-        for path in folder.glob("*-*.bin"):
+        for path in folder.iterdir():
             epoch = path.name.split("-", 1)[0]
             if epoch.isdigit() and int(epoch) < before_epoch:
                 path.unlink(missing_ok=True)
-

@@ -95,13 +95,14 @@ def test_inspect_agrees_with_cast(demo: Demo) -> None:
         a.strip().lower() for a in credible.strip("[]").split(",") if a.strip()
     )
     for party in view["parties"]:
-        balance, escrowed, _releasable = cast_int(
-            rpc, ledger, "pointsOf(address)(uint256,uint256,uint256)", party["address"]
+        balance, escrowed, *_rest = cast_int(
+            rpc, ledger, "pointsOf(address)(uint256,uint256,uint256,uint256,uint256,uint256)",
+            party["address"],
         )
         assert (party["points"]["balance"], party["points"]["escrowed"]) == (balance, escrowed)
     logs = json.loads(cast(
         "logs", "--rpc-url", rpc, "--address", ledger, "--from-block", "0", "--json",
-        "CiphertextsUploaded(uint64 indexed,address indexed,address[],bytes32[])",
+        "CiphertextsUploaded(uint64 indexed,address indexed,address[],bytes32[],uint256,bytes32)",
     ))
     assert len(logs) == len(view["uploads"]) > 0
     assert {log["transactionHash"] for log in logs} == {u["tx"] for u in view["uploads"]}
@@ -128,10 +129,13 @@ def test_party_status_of_a_demo_party(demo: Demo) -> None:
 
 
 def test_request_beyond_balance_is_insufficient_points(demo: Demo) -> None:
-    me, other = demo.results["parties"][0], demo.results["parties"][1]
+    me, *others = demo.results["parties"]
+    # Two uploaders: the ledger refuses a DOWNLOAD naming fewer than minUploaders (2).
     result = fppdl(
-        "party", "request", demo.folder / me["name"], "--uploader", other["address"],
-        "--points", str(10**30), "--password-file", demo.folder / "demo-password",
+        "party", "request", demo.folder / me["name"],
+        "--uploader", others[0]["address"], "--points", str(10**30),
+        "--uploader", others[1]["address"], "--points", "1",
+        "--password-file", demo.folder / "demo-password",
     )
     assert_one_line_error(result, "InsufficientPoints", me["address"])
     status = json.loads(fppdl("party", "status", demo.folder / me["name"], "--json").stdout)

@@ -63,6 +63,7 @@ def test_party_walkthrough_with_ctrl_c_and_resume(shards: list[Path], tmp_path: 
         rpc = f"http://127.0.0.1:{port}"
         deployed = fppdl(
             "deploy", "--rpc-url", rpc, "--dev", "--min-parties", "2", "--max-parties", "2",
+            "--min-uploaders", "1", "--rounds", "2",
             "--benchmark-blocks", "60", "--request-blocks", "30", "--upload-blocks", "30",
             "--settle-blocks", "60", "--deployments-dir", tmp_path / "deployments",
         )

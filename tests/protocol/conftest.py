@@ -25,6 +25,9 @@ from storage import ContentStore, MemoryStore
 from trainer.data import default_pool
 from trainer.dpgan import SampleRelease
 
+#: Attackers that are members with data (composed from a prepared honest party).
+PARTY_ATTACKS = ("garbage-upload", "late-upload")
+
 SPEC = ConsortiumSpec(
     parties=4,
     free_riders=1,
@@ -100,7 +103,10 @@ def deploy_consortium(
         adversary: str | None = None,
         **protocol: Any,
     ) -> Consortium:
-        chosen: Sequence[PartyPlan] = [*prepared[:honest], *(prepared[4:] if free_rider else [])]
+        # A party-kind attacker with data (garbage or late uploader) is the next prepared party.
+        attacker = prepared[honest:honest + 1] if adversary in PARTY_ATTACKS else []
+        chosen: Sequence[PartyPlan] = [*prepared[:honest], *attacker,
+                                       *(prepared[4:] if free_rider else [])]
         plans = [replace(p, settings=replace(p.settings, rounds=rounds, **protocol))
                  for p in chosen]
         shared = store or MemoryStore()

@@ -23,9 +23,13 @@ def test_the_attacker_is_stopped_and_the_honest_parties_finish(
                                    adversary=kind)
     consortium.run()
     block = consortium.results()["adversary"]
+    why = {m.name: [(e["kind"], e.get("round"), e.get("suspects"), e.get("own_matches"))
+                    for e in m.party.state.events
+                    if e["kind"] in ("reported", "samples_uninformative", "bad_labels")]
+           for m in consortium.members}
     assert set(block) == FIELDS
     assert block["kind"] == kind
-    assert block["outcome"] in ("refused", "removed"), block
+    assert block["outcome"] in ("refused", "removed"), (block, why)
     if block["outcome"] == "removed":
         # Junk is caught at initial benchmarking; a free-rider needs every honest report of a
         # 4-party quorum, which the owners with the fewest samples may give a round later.

@@ -18,7 +18,7 @@ def _events(member: Member, kind: str) -> list[dict[str, object]]:
 def test_a_free_rider_is_removed_at_benchmarking_and_the_others_go_on(
     deploy_consortium: Deployer,
 ) -> None:
-    consortium = deploy_consortium(free_rider=True, rounds=1)
+    consortium = deploy_consortium(free_rider=True, rounds=2)
     consortium.run()
     ledger = consortium.ledger
     rider = next(m for m in consortium.members if m.free_rider)
@@ -26,12 +26,13 @@ def test_a_free_rider_is_removed_at_benchmarking_and_the_others_go_on(
 
     removals = ledger.removals(consortium.deploy_block)
     assert [r.party for r in removals] == [rider.party.address]
-    assert removals[0].epoch == 0
+    # At benchmarking, or a round later if an owner's samples were too weak to be sure.
+    assert removals[0].epoch in (0, 1)
     # Reported by every honest party, and removed by the 2/3 quorum of the 5 (4 reports).
     assert set(removals[0].reporters) == {m.party.address for m in honest}
     assert ledger.party_info(rider.party.address).status is PartyStatus.REMOVED
     # The remaining parties collaborate without it: nobody requests from or uploads to it.
-    requests = ledger.download_requests(1)
+    requests = ledger.download_requests(removals[0].epoch + 1)
     assert sorted(r.requester for r in requests) == sorted(m.party.address for m in honest)
     assert all(rider.party.address not in r.uploaders for r in requests)
     assert all(m.party.state.records and not m.party.state.records[-1].get("skipped")
