@@ -4,8 +4,10 @@ The scheduler of ``fppdl demo``, the experiments, the benchmarks and the protoco
 cuts the data, prepares and composes every party through :mod:`client.compose` (the same
 composition a separate party process uses), and then only calls :meth:`Party.step` on each in
 turn. When no party can move, every party is waiting for a deadline, so it mines the devnet's
-blocks to the next one. It holds no protocol state of its own: points, phases and membership
-are read from the chain.
+blocks to the next one -- or, on a real clock (``run(real_clock=True)``), waits for the chain to
+mine them on its own, as any real network does. It holds no protocol state of its own:
+points, phases and membership are read from the chain, so :meth:`Consortium.attach` composes
+the parties of an existing deployment again and a run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from client.compose import (
 )
 from client.errors import FppdlError
 from client.identity import PartyIdentity
+from client.progress import describe, read_view
 from client.protocol.learner import Learner
 from client.protocol.party import Party
 from client.shards import Shard, free_rider_shard, make_shards
@@ -45,6 +48,8 @@ from trainer.fairness import pearson
 DEFAULT_BLOCKS = (400, 200, 200, 400)
 #: Seed offset of free-riders (their "training" seed only draws random labels and noise).
 FREE_RIDER_SEED = 9000
+#: On a real clock: seconds without a new block after which the chain is taken as stopped.
+BLOCK_TIMEOUT_SECONDS = 120.0
 
 
 class ConsortiumStalled(FppdlError, RuntimeError):
@@ -170,6 +175,7 @@ class Consortium:
         state_dir_for: Callable[[PartyPlan], Path] | None = None,
         extra_parties: int = 0,
         progress: Callable[[str], None] | None = None,
+        state_dir_in: Callable[[PartyPlan, Ledger], Path] | None = None,
     ) -> Consortium:
         """Deploy a fresh ledger (through the migrations) and compose each :class:`Party`.
 
@@ -179,6 +185,8 @@ class Consortium:
         i's handle on the shared store; ``wrap_learner`` lets tests observe each learner.
         ``extra_parties`` leaves room in the registry for registrants that are not composed
         here (adversaries in tests and in the demo); registration waits for them.
+        ``state_dir_in(plan, ledger)``, when given, replaces ``state_dir_for``: local state
+        keyed by the deployed ledger (see :func:`client.node.state_dir`).
         """
         say = progress or (lambda _msg: None)
         w3 = connect(rpc_url)
@@ -192,8 +200,40 @@ class Consortium:
         )
         ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
         say(f"ledger deployed at {ledger.address} (block {deploy_block})")
+        if state_dir_in is not None:
+            chosen_in = state_dir_in
+
+            def state_dir_for(plan: PartyPlan) -> Path:
+                return chosen_in(plan, ledger)
+
+        return cls.attach(
+            plans, ledger=ledger, deploy_block=deploy_block, identities=chosen,
+            store_for=store_for, workdir=workdir, wrap_learner=wrap_learner,
+            state_dir_for=state_dir_for,
+        )
+
+    @classmethod
+    def attach(
+        cls,
+        plans: Sequence[PartyPlan],
+        *,
+        ledger: Ledger,
+        deploy_block: int,
+        identities: Sequence[PartyIdentity],
+        store_for: Callable[[int], ContentStore],
+        workdir: Path,
+        wrap_learner: Callable[[Learner], Learner] | None = None,
+        state_dir_for: Callable[[PartyPlan], Path] | None = None,
+    ) -> Consortium:
+        """Compose each :class:`Party` of ``plans`` on an existing deployment (resume).
+
+        Nothing is sent: the parties' registrations, points and actions are on the chain and
+        their local state is in ``state_dir_for(plan)`` (default ``workdir/<name>``), so a
+        :meth:`run` afterwards continues where an interrupted one stopped. Composition goes
+        through :func:`client.compose.compose_party`, as in :meth:`deploy`.
+        """
         members = []
-        for i, (plan, identity) in enumerate(zip(plans, chosen, strict=True)):
+        for i, (plan, identity) in enumerate(zip(plans, identities, strict=True)):
             learner = make_learner(plan.prepared, plan.shard, plan.settings)
             if wrap_learner is not None:
                 learner = wrap_learner(learner)
@@ -214,13 +254,22 @@ class Consortium:
         skip: Callable[[Member, int], bool] | None = None,
         progress: Callable[[str], None] | None = None,
         max_stalls: int = 50,
+        real_clock: bool = False,
+        block_timeout: float = BLOCK_TIMEOUT_SECONDS,
     ) -> None:
-        """Step every party until all are finished; mine blocks only when all wait."""
+        """Step every party until all are finished; when all wait, move the chain on.
+
+        By default the devnet's blocks are mined up to the next deadline (dev-only RPC). With
+        ``real_clock`` the scheduler never mines: it waits for the chain's next block (Anvil
+        or Hardhat with interval mining, or any real network) and fails with
+        :class:`ConsortiumStalled` if none comes within ``block_timeout`` seconds.
+        """
         say = progress or (lambda _msg: None)
         w3 = self.ledger.w3
         stalls = 0
         last: tuple[Phase, int] | None = None
         rounds = max(m.party.config.rounds for m in self.members)
+        waiting_said: tuple[int, ...] = ()
         while True:
             active = self._active(rounds)
             if not active:
@@ -241,11 +290,20 @@ class Consortium:
             if moved:
                 stalls = 0
                 continue
-            stalls += 1
-            if stalls > max_stalls:
-                raise ConsortiumStalled(f"no party could act in {now[0].name} of epoch {now[1]}")
+            view = read_view(self.ledger, names=False)
+            if view.key != waiting_said:
+                say(describe(view, rounds))
+            waiting_said = view.key
             start = time.perf_counter()
-            mine(w3, self._blocks_to_next_deadline())
+            if real_clock:
+                self._wait_for_block(block_timeout)
+            else:
+                stalls += 1
+                if stalls > max_stalls:
+                    raise ConsortiumStalled(
+                        f"no party could act in {now[0].name} of epoch {now[1]}"
+                    )
+                mine(w3, self._blocks_to_next_deadline())
             waited = time.perf_counter() - start
             self._add(self.wait_seconds, now[1], waited)
             self._add(self.wall_seconds, now[1], waited)
@@ -254,6 +312,18 @@ class Consortium:
                     continue
                 if member.party.close_overdue_epoch():
                     break
+
+    def _wait_for_block(self, timeout: float) -> None:
+        """Wait until the chain mines a block past the current one (it never asks it to)."""
+        current = self.ledger.block_number()
+        deadline = time.monotonic() + timeout
+        while self.ledger.block_number() <= current:
+            if time.monotonic() > deadline:
+                raise ConsortiumStalled(
+                    f"no new block for {timeout:.0f}s after block {current}: a real-clock run "
+                    "needs a chain that mines on its own (e.g. anvil --block-time 1)"
+                )
+            time.sleep(0.1)
 
     def _active(self, rounds: int) -> list[Member]:
         """Return the members still taking part: one chain read per pass, not one per party."""
