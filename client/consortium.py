@@ -290,9 +290,9 @@ class Consortium:
             if moved:
                 stalls = 0
                 continue
-            view = read_view(self.ledger, names=False)
+            view = read_view(self.ledger, names=False, block_time=False)
             if view.key != waiting_said:
-                say(describe(view, rounds))
+                say(describe(view.timed(w3), rounds))
             waiting_said = view.key
             start = time.perf_counter()
             if real_clock:

@@ -218,7 +218,12 @@ class PartyNode:
             raise NodeError(f"{self.directory} has no data shard configured (party.json 'data')")
         store: ContentStore = open_store(s.store)
         shard = read_shard(Path(s.data))
-        prepared = prepare_party(s.name, shard, s.party, cache_dir=self.directory, say=self.say)
+        prefix = f"{s.name}: "
+
+        def say(message: str) -> None:  # the node's reporter already names the party
+            self.say(message.removeprefix(prefix))
+
+        prepared = prepare_party(s.name, shard, s.party, cache_dir=self.directory, say=say)
         return compose_party(
             identity=self.identity, ledger=ledger, store=store,
             learner=make_learner(prepared, shard, s.party), prepared=prepared,
@@ -305,11 +310,11 @@ class WaitReporter:
 
     def waiting(self) -> ConsortiumView:
         """Report the current wait if it changed or the heartbeat is due; return the view."""
-        view = read_view(self.ledger, names=False)
+        view = read_view(self.ledger, names=False, block_time=False)
         key = view.key
         now = time.monotonic()
         if key != self._last or now - self._said_at >= self.heartbeat:
-            self.say(describe(view, self.rounds))
+            self.say(describe(view.timed(self.ledger.w3), self.rounds))
             self._last, self._said_at = key, now
         self._check_silent(view)
         return view

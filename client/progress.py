@@ -13,7 +13,7 @@ used: this runs against any node, never through a devnet-only method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from web3 import Web3
@@ -22,7 +22,7 @@ from client.chain.ledger import Ledger
 from client.chain.records import Phase
 
 #: Blocks looked back to estimate the block time.
-BLOCK_TIME_WINDOW = 20
+BLOCK_TIME_WINDOW = 10
 
 #: What acting means in each phase, for the progress line ("3/4 uploaded").
 _VERB = {
@@ -42,17 +42,18 @@ def phase_name(phase: Phase | int) -> str:
 
 
 def seconds_per_block(w3: Web3, window: int = BLOCK_TIME_WINDOW) -> float | None:
-    """Return the mean block interval over the last ``window`` blocks (None if unknown)."""
-    latest = w3.eth.get_block("latest")
-    number = int(latest["number"])
-    span = min(window, number)
+    """Return the median block interval over the last ``window`` blocks (None if unknown).
+
+    The median, not the mean: a resumed devnet has one long gap (the time it was stopped).
+    """
+    latest = int(w3.eth.block_number)
+    span = min(window, latest)
     if span <= 0:
         return None
-    earlier = w3.eth.get_block(number - span)
-    seconds = int(latest["timestamp"]) - int(earlier["timestamp"])
-    if seconds <= 0:
-        return None
-    return seconds / span
+    stamps = [int(w3.eth.get_block(n)["timestamp"]) for n in range(latest - span, latest + 1)]
+    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+    median = gaps[len(gaps) // 2]
+    return float(median) if median > 0 else None
 
 
 def duration_text(seconds: float) -> str:
@@ -116,6 +117,10 @@ class ConsortiumView:
     acted: tuple[str, ...]
     block_seconds: float | None
 
+    def timed(self, w3: Web3) -> ConsortiumView:
+        """Return this view with the block time measured on ``w3``'s chain."""
+        return replace(self, block_seconds=seconds_per_block(w3))
+
     @property
     def key(self) -> tuple[int, ...]:
         """Return what changes when the consortium moves (not the block countdown)."""
@@ -149,11 +154,12 @@ def _voters(ledger: Ledger, epoch: int, from_block: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(Web3.to_checksum_address(e["args"]["party"]) for e in ordered))
 
 
-def read_view(ledger: Ledger, *, names: bool = True) -> ConsortiumView:
+def read_view(ledger: Ledger, *, names: bool = True, block_time: bool = True) -> ConsortiumView:
     """Read the consortium's position from the chain.
 
     With ``names`` false only the counters are read (one call per phase instead of event
-    queries): ``expected``/``acted`` then hold placeholders of the right lengths.
+    queries): ``expected``/``acted`` then hold placeholders of the right lengths. With
+    ``block_time`` false the block time is not measured (see :meth:`ConsortiumView.timed`).
     """
     params = ledger.parameters()
     phase = ledger.phase()
@@ -187,7 +193,7 @@ def read_view(ledger: Ledger, *, names: bool = True) -> ConsortiumView:
         min_parties=params.min_parties, max_parties=params.max_parties,
         registration_deadline=params.registration_deadline, deadline=deadline,
         epoch_deadline=epoch_deadline, expected=expected, acted=acted,
-        block_seconds=seconds_per_block(ledger.w3),
+        block_seconds=seconds_per_block(ledger.w3) if block_time else None,
     )
 
 

@@ -164,9 +164,12 @@ def cmd_ipfs_up(args: argparse.Namespace) -> int:
 def cmd_chain_fund(args: argparse.Namespace) -> int:
     """``fppdl chain fund``."""
     w3 = open_chain(_rpc_url(args))
-    if not Web3.is_address(args.address):
-        raise NodeError(f"{args.address!r} is not an Ethereum address")
-    address = Web3.to_checksum_address(args.address)
+    target = str(args.address)
+    if not Web3.is_address(target) and (Path(target) / SIGNING_KEY_FILE).is_file():
+        target = keystore_address(Path(target))  # a party folder: its public address
+    if not Web3.is_address(target):
+        raise NodeError(f"{args.address!r} is neither an Ethereum address nor a party folder")
+    address = Web3.to_checksum_address(target)
     set_balance(w3, address, args.ether * 10**18)
     print(f"{address} now holds {args.ether} ether on chain {int(w3.eth.chain_id)}")
     return 0
@@ -273,7 +276,7 @@ def deadline_lines(ledger: Ledger, deploy_block: int) -> list[str]:
     left = p.registration_deadline - block
     lines.append(
         f"registration: {p.min_parties} to {p.max_parties} parties; closes at block "
-        f"{p.registration_deadline} (in {blocks_text(max(0, left), seconds)}) or when full"
+        f"{p.registration_deadline}, in {blocks_text(max(0, left), seconds)}, or when full"
     )
     per_round = p.request_blocks + p.upload_blocks + p.settle_blocks
     lines.append(f"benchmarking: at most {blocks_text(p.benchmark_blocks, seconds)}")

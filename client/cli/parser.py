@@ -105,7 +105,7 @@ def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     _detach_flags(p, "chain")
     p.set_defaults(func="client.cli.chain_cmds:cmd_chain_up")
     p = csub.add_parser("fund", help="give an address ether on a devnet (anvil_setBalance)")
-    p.add_argument("address", help="the address to fund")
+    p.add_argument("address", help="the address to fund, or a party folder")
     _rpc_flag(p)
     p.add_argument("--ether", type=int, default=100, help="balance to set, in ether")
     p.set_defaults(func="client.cli.chain_cmds:cmd_chain_fund")
