@@ -270,7 +270,9 @@ class PartyNode:
             if target is not None and ledger.registration_closed() and now[1] > target:
                 break
             if now != last:
-                self.say(f"epoch {now[1]}: {phase_name(now[0])}")
+                # every phase change says where the consortium stands: the count of parties
+                # that acted and the phase's deadline (the same line as while waiting)
+                self.say(f"epoch {now[1]}: {waits.line()}")
                 last = now
             moved = party.step() or party.close_overdue_epoch()
             for record in party.state.records[reported:]:
@@ -307,6 +309,12 @@ class WaitReporter:
         self._said_at = 0.0
         self._waiting_since: dict[tuple[int, int], int] = {}
         self._hinted: set[int] = set()
+
+    def line(self) -> str:
+        """Return the progress line now (and count it as said: the heartbeat restarts)."""
+        view = read_view(self.ledger, names=False, block_time=False)
+        self._last, self._said_at = view.key, time.monotonic()
+        return describe(view.timed(self.ledger.w3), self.rounds)
 
     def waiting(self) -> ConsortiumView:
         """Report the current wait if it changed or the heartbeat is due; return the view."""
