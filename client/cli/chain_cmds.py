@@ -64,6 +64,8 @@ from trainer.constants import party_seed
 #: The line `chain up` and `ipfs up` print once they serve (``--detach`` waits for it).
 CHAIN_READY = "Ctrl-C stops the chain"
 IPFS_READY = "Ctrl-C stops the daemon"
+#: Blocks by which a recorded registration length may fall short of the one asked for.
+REGISTRATION_SLACK = 3
 #: Seconds ``--detach`` waits for the background service to be ready.
 DETACH_TIMEOUT_SECONDS = 120.0
 #: The flags of ``consortium up`` recorded in ``run.json`` (a resumed run keeps them).
@@ -200,8 +202,9 @@ def deployment_differences(
 
     Compared: every deployment parameter but the absolute ``registration_deadline`` (it says
     *when* the ledger was deployed), and the registration length instead: the recorded
-    deadline minus the block before the deployment's, which may lag by one block on an
-    interval-mining chain. The ledger engineer's ``LedgerParams.differences`` does the same
+    deadline minus the block before the deployment's. On an interval-mining chain the
+    deployment may be mined a few blocks after the block its deadline was counted from, so
+    lengths within :data:`REGISTRATION_SLACK` blocks count as the same. The ledger engineer's ``LedgerParams.differences`` does the same
     once ``registration_blocks`` is a parameter of its own.
     """
     before = dict(recorded.parameters)
@@ -211,7 +214,7 @@ def deployment_differences(
             out[key] = (before.get(key), value)
     if "registration_deadline" in before:
         length = int(before["registration_deadline"]) - recorded.block_number + 1
-        if not 0 <= registration_blocks - length <= 1:
+        if not 0 <= registration_blocks - length <= REGISTRATION_SLACK:
             out["registration_blocks"] = (length, registration_blocks)
     return out
 

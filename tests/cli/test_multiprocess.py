@@ -36,13 +36,8 @@ def wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float
     raise AssertionError(f"{text!r} not in {log} after {timeout}s:\n{log.read_text()}")
 
 
-def test_consortium_up_three_processes(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    result = fppdl(
-        "consortium", "up", "--parties", "3", "--rounds", "1", "--per-party", "120",
-        "--test-size", "200", *TINY, "--kdf-cost", "10", "--phase-blocks", "60,30,30,60",
-        "--out", out, timeout=300,
-    )
+def check_consortium_up_result(result: subprocess.CompletedProcess[str], out: Path) -> None:
+    """What a finished `consortium up` of 3 parties and 1 round must have shown and written."""
     assert result.returncode == 0, result.stdout + result.stderr
     ledger = json.loads((out / "ledger.json").read_text())
     assert len(ledger["parties"]) == 3 and ledger["round"] >= 2
@@ -153,18 +148,19 @@ def test_party_walkthrough_with_ctrl_c_and_resume(shards: list[Path], tmp_path: 
         assert chain.wait(timeout=30) == 0
 
 
-def test_consortium_up_ctrl_c_stops_every_process_and_resumes(tmp_path: Path) -> None:
+def test_consortium_up_three_processes_ctrl_c_and_resume(tmp_path: Path) -> None:
     log = tmp_path / "consortium.log"
     run = tmp_path / "run"
     proc = spawn(
-        "consortium", "up", "--parties", "2", "--rounds", "1", "--per-party", "120",
+        "consortium", "up", "--parties", "3", "--rounds", "1", "--per-party", "120",
         "--test-size", "200", *TINY, "--kdf-cost", "10", "--phase-blocks", "60,30,30,60",
         "--out", run, log=log,
     )
-    wait_for(log, "party1 (", proc)
-    wait_for(run / "party1" / "party.log", "epoch 0:", proc, timeout=180)
+    wait_for(log, "party2 (", proc)
+    for i in range(3):  # all prepared (and cached it) and are registering
+        wait_for(run / f"party{i}" / "party.log", "epoch 0:", proc, timeout=180)
     pids = [int(p) for p in re.findall(r"pid (\d+)", log.read_text())]
-    assert len(pids) == 2
+    assert len(pids) == 3
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     text = log.read_text()
@@ -180,14 +176,11 @@ def test_consortium_up_ctrl_c_stops_every_process_and_resumes(tmp_path: Path) ->
 
     # the same command with the run folder continues the run on the reloaded chain
     resumed = fppdl("consortium", "up", "--out", run, timeout=300)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    check_consortium_up_result(resumed, run)
     assert "resuming run" in resumed.stdout and "ledger deployed" not in resumed.stdout
-    for i in range(2):
+    for i in range(3):
         party_log = (run / f"party{i}" / "party.log").read_text()
-        assert "done: 1 rounds" in party_log and party_log.count("standalone training") <= 1
-    results = json.loads((run / "results.json").read_text())
-    assert all(len(r["accuracy_per_round"]) == 1 for r in results["parties"])
-    assert "fairness: Pearson" in resumed.stdout
+        assert party_log.count("standalone training") == 1  # the preparation was kept
 
 
 def test_party_nodes_on_a_hardhat_node_with_interval_mining_and_unequal_rounds(
