@@ -204,8 +204,9 @@ def deployment_differences(
     *when* the ledger was deployed), and the registration length instead: the recorded
     deadline minus the block before the deployment's. On an interval-mining chain the
     deployment may be mined a few blocks after the block its deadline was counted from, so
-    lengths within :data:`REGISTRATION_SLACK` blocks count as the same. The ledger engineer's ``LedgerParams.differences`` does the same
-    once ``registration_blocks`` is a parameter of its own.
+    lengths within :data:`REGISTRATION_SLACK` blocks count as the same. Once
+    ``registration_blocks`` is a deployment parameter of its own, ``LedgerParams.differences``
+    compares it exactly and replaces this function.
     """
     before = dict(recorded.parameters)
     out: dict[str, tuple[Any, Any]] = {}

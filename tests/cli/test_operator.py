@@ -77,14 +77,29 @@ def test_every_flag_has_help_and_shows_its_default() -> None:
     assert not no_default, f"flags whose --help shows no default: {no_default}"
 
 
-def test_verbosity_flags_and_clock_time(tmp_path: Path) -> None:
-    out = tmp_path / "shards"
-    quiet = fppdl("-q", "data", "split", "--parties", "2", "--per-party", "50",
-                  "--test-size", "50", "--out", out)
-    assert quiet.returncode == 0, quiet.stderr
-    assert (out / "party0.npz").is_file()
-    helped = fppdl("--help")
-    assert "-v, --verbose" in helped.stdout and "-q, --quiet" in helped.stdout
+def test_verbosity_flags_and_clock_time(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from client.cli import main
+    from client.cli.output import Reporter, set_verbosity
+
+    try:
+        say = Reporter("alice: ", rich=False)
+        set_verbosity(0)
+        say("registered 1/2")
+        set_verbosity(-1)  # -q
+        say("not shown")
+        printed = capsys.readouterr().out
+        assert re.fullmatch(r"\d\d:\d\d:\d\d alice: registered 1/2\n", printed), printed
+        # -v raises fppdl's own loggers to INFO (the libraries' stay at WARNING)
+        assert main(["-v", "inspect", "--rpc-url", "http://127.0.0.1:9"]) == 1
+        assert logging.getLogger("client").level == logging.INFO
+        assert logging.getLogger("web3").getEffectiveLevel() >= logging.WARNING
+        assert main(["-q", "inspect", "--rpc-url", "http://127.0.0.1:9"]) == 1
+        assert "error: no JSON-RPC node answers" in capsys.readouterr().err  # errors still
+    finally:
+        set_verbosity(0)
+        logging.getLogger("client").setLevel(logging.NOTSET)
 
 
 def test_party_code_uses_no_dev_only_rpc() -> None:

@@ -105,7 +105,7 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     # status, consortium status and export
     assert "accuracy per round: " in out and "own credibility list:" in out
     assert re.search(r"block \d+: round 3", out), out
-    [scratch] = [d for d in scratch_root.iterdir() if d.is_dir()]
+    [scratch] = [d.parent for d in scratch_root.glob("*/alice")]  # the `mktemp -d` folder
     meta = json.loads((scratch / "alice" / "export" / "model.json").read_text())
     assert meta["round"] == 2 and meta["model"] == "mlp" and 0 < meta["accuracy"] <= 1
     for name in ("model.pt", "params.npz"):
