@@ -406,7 +406,7 @@ def export_model(directory: Path, settings: NodeSettings, out: Path) -> dict[str
         local = state_dir(directory, w3, settings.ledger)
         if not (local / STATE_FILE).is_file():
             local = None
-    except NodeError:
+    except (NodeError, ValueError):  # no chain answers, or no ledger configured
         local = None
     if local is None:
         local, source = latest_state_dir(directory), "most recent local state"

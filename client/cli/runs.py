@@ -20,9 +20,12 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from client.access import NodeError
+
+if TYPE_CHECKING:
+    from client.chain.ledger import Ledger
 
 RUN_FILE = "run.json"
 CHAIN_STATE_FILE = "anvil-state.json"
@@ -103,7 +106,7 @@ def write_secret(path: Path, text: str) -> None:
         fh.write(text + "\n")
 
 
-def folder_results(ledger: Any, deploy_block: int, folders: list[Path]) -> dict[str, Any]:
+def folder_results(ledger: Ledger, deploy_block: int, folders: list[Path]) -> dict[str, Any]:
     """Return the demo's results (same fields as ``results.json``) for party folders.
 
     For ``consortium up``, whose parties ran in their own processes: the chain gives points,
