@@ -4,8 +4,10 @@ The scheduler of ``fppdl demo``, the experiments, the benchmarks and the protoco
 cuts the data, prepares and composes every party through :mod:`client.compose` (the same
 composition a separate party process uses), and then only calls :meth:`Party.step` on each in
 turn. When no party can move, every party is waiting for a deadline, so it mines the devnet's
-blocks to the next one. It holds no protocol state of its own: points, phases and membership
-are read from the chain.
+blocks to the next one -- or, on a real clock (``run(real_clock=True)``), waits for the chain to
+mine them on its own, as any real network does. It holds no protocol state of its own:
+points, phases and membership are read from the chain, so :meth:`Consortium.attach` composes
+the parties of an existing deployment again and a run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from client.crypto import CryptoError, UnmaskMessage
 from client.crypto.leakage import best_correlation
 from client.errors import FppdlError
 from client.identity import PartyIdentity
+from client.progress import describe, read_view
 from client.protocol.learner import Learner
 from client.protocol.party import Party
 from client.protocol.peers import address_bytes
@@ -59,6 +62,8 @@ from trainer.fairness import pearson
 DEFAULT_BLOCKS = (400, 200, 200, 400)
 #: Seed offset of free-riders (their "training" seed only draws random labels and noise).
 FREE_RIDER_SEED = 9000
+#: On a real clock: seconds without a new block after which the chain is taken as stopped.
+BLOCK_TIMEOUT_SECONDS = 120.0
 
 
 class ConsortiumStalled(FppdlError, RuntimeError):
@@ -193,6 +198,7 @@ class Consortium:
         adversary: str | None = None,
         min_uploaders: int | None = None,
         progress: Callable[[str], None] | None = None,
+        state_dir_in: Callable[[PartyPlan, Ledger], Path] | None = None,
     ) -> Consortium:
         """Deploy a fresh ledger (through the migrations) and compose each :class:`Party`.
 
@@ -204,6 +210,8 @@ class Consortium:
         here (tests register them by hand); registration waits for them until its deadline.
         ``adversary`` adds one attacker of that kind (:mod:`client.adversary`): a full party
         for ``free-rider`` (plan it with ``spec.free_riders``), otherwise a registrant.
+        ``state_dir_in(plan, ledger)``, when given, replaces ``state_dir_for``: local state
+        keyed by the deployed ledger (see :func:`client.node.state_dir`).
         """
         say = progress or (lambda _msg: None)
         w3 = connect(rpc_url)
@@ -211,7 +219,6 @@ class Consortium:
             PartyIdentity.generate() for _ in plans
         ]
         attackers = 1 if adversary is not None and adversary not in PARTY_KINDS else 0
-        party_type = PARTY_KINDS.get(adversary) if adversary is not None else None
         attacker = Account.create() if attackers else None
         fund(w3, funder, [ident.address for ident in chosen]
              + ([attacker.address] if attacker else []), PARTY_FUNDING_WEI)
@@ -223,8 +230,47 @@ class Consortium:
         )
         ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
         say(f"ledger deployed at {ledger.address} (block {deploy_block})")
+        if state_dir_in is not None:
+            chosen_in = state_dir_in
+
+            def state_dir_for(plan: PartyPlan) -> Path:
+                return chosen_in(plan, ledger)
+
+        return cls.attach(
+            plans, ledger=ledger, deploy_block=deploy_block, identities=chosen,
+            store_for=store_for, workdir=workdir, wrap_learner=wrap_learner,
+            state_dir_for=state_dir_for, adversary=adversary, attacker=attacker, progress=say,
+        )
+
+    @classmethod
+    def attach(
+        cls,
+        plans: Sequence[PartyPlan],
+        *,
+        ledger: Ledger,
+        deploy_block: int,
+        identities: Sequence[PartyIdentity],
+        store_for: Callable[[int], ContentStore],
+        workdir: Path,
+        wrap_learner: Callable[[Learner], Learner] | None = None,
+        state_dir_for: Callable[[PartyPlan], Path] | None = None,
+        adversary: str | None = None,
+        attacker: LocalAccount | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Consortium:
+        """Compose each :class:`Party` of ``plans`` on an existing deployment (resume).
+
+        Nothing is sent: the parties' registrations, points and actions are on the chain and
+        their local state is in ``state_dir_for(plan)`` (default ``workdir/<name>``), so a
+        :meth:`run` afterwards continues where an interrupted one stopped. Composition goes
+        through :func:`client.compose.compose_party`, as in :meth:`deploy`. ``adversary`` and
+        ``attacker`` are :meth:`deploy`'s (a resumed run has no registrant attacker: its key
+        was never kept).
+        """
+        say = progress or (lambda _msg: None)
+        party_type = PARTY_KINDS.get(adversary) if adversary is not None else None
         members = []
-        for i, (plan, identity) in enumerate(zip(plans, chosen, strict=True)):
+        for i, (plan, identity) in enumerate(zip(plans, identities, strict=True)):
             learner = make_learner(plan.prepared, plan.shard, plan.settings)
             if wrap_learner is not None:
                 learner = wrap_learner(learner)
@@ -253,13 +299,22 @@ class Consortium:
         skip: Callable[[Member, int], bool] | None = None,
         progress: Callable[[str], None] | None = None,
         max_stalls: int = 50,
+        real_clock: bool = False,
+        block_timeout: float = BLOCK_TIMEOUT_SECONDS,
     ) -> None:
-        """Step every party until all are finished; mine blocks only when all wait."""
+        """Step every party until all are finished; when all wait, move the chain on.
+
+        By default the devnet's blocks are mined up to the next deadline (dev-only RPC). With
+        ``real_clock`` the scheduler never mines: it waits for the chain's next block (Anvil
+        or Hardhat with interval mining, or any real network) and fails with
+        :class:`ConsortiumStalled` if none comes within ``block_timeout`` seconds.
+        """
         say = progress or (lambda _msg: None)
         w3 = self.ledger.w3
         stalls = 0
         last: tuple[Phase, int] | None = None
-        rounds = max(m.party.config.rounds for m in self.members)
+        rounds = self.ledger.parameters().rounds
+        waiting_said: tuple[int, ...] = ()
         while True:
             active = self._active(rounds)
             if not active:
@@ -284,19 +339,40 @@ class Consortium:
                 stalls = 0
                 continue
             # Nobody can act: close an overdue epoch (every party has had its turn past the
-            # deadline by now), or mine to the next deadline and let everyone act again.
+            # deadline by now), or move the chain to the next deadline and let everyone act.
             if any(member.party.close_overdue_epoch() for member in active
                    if skip is None or not skip(member, now[1])):
                 stalls = 0
                 continue
-            stalls += 1
-            if stalls > max_stalls:
-                raise ConsortiumStalled(f"no party could act in {now[0].name} of epoch {now[1]}")
+            view = read_view(self.ledger, names=False, block_time=False)
+            if view.key != waiting_said:
+                say(describe(view.timed(w3), rounds))
+            waiting_said = view.key
             start = time.perf_counter()
-            mine(w3, self._blocks_to_next_deadline())
+            if real_clock:
+                self._wait_for_block(block_timeout)
+            else:
+                stalls += 1
+                if stalls > max_stalls:
+                    raise ConsortiumStalled(
+                        f"no party could act in {now[0].name} of epoch {now[1]}"
+                    )
+                mine(w3, self._blocks_to_next_deadline())
             waited = time.perf_counter() - start
             self._add(self.wait_seconds, now[1], waited)
             self._add(self.wall_seconds, now[1], waited)
+
+    def _wait_for_block(self, timeout: float) -> None:
+        """Wait until the chain mines a block past the current one (it never asks it to)."""
+        current = self.ledger.block_number()
+        deadline = time.monotonic() + timeout
+        while self.ledger.block_number() <= current:
+            if time.monotonic() > deadline:
+                raise ConsortiumStalled(
+                    f"no new block for {timeout:.0f}s after block {current}: a real-clock run "
+                    "needs a chain that mines on its own (e.g. anvil --block-time 1)"
+                )
+            time.sleep(0.1)
 
     def _active(self, rounds: int) -> list[Member]:
         """Return the members still taking part: one chain read per pass, not one per party."""
@@ -420,7 +496,7 @@ class Consortium:
             ]
         outcome = self._adversary_outcome()
         if outcome is not None:
-            rounds = max(m.party.config.rounds for m in self.members)
+            rounds = self.ledger.parameters().rounds
             attackers = {m.name for m in self.members if m.adversary}
             honest = [r for r in rows if not r["free_rider"] and r["name"] not in attackers]
             results["adversary"] = adversary_report(

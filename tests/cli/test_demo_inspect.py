@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -171,7 +172,7 @@ def _copy_party(demo: Demo, tmp_path: Path, name: str = "party0") -> Path:
 
 def test_a_damaged_state_file_is_one_line_and_left_alone(demo: Demo, tmp_path: Path) -> None:
     folder = _copy_party(demo, tmp_path)
-    state = folder / "state" / "party-state.npz"
+    [state] = folder.glob("state/*/party-state.npz")  # one chain and ledger: one state
     for damage in (b"", state.read_bytes()[:100]):  # empty (EOFError), truncated (BadZipFile)
         state.write_bytes(damage)
         result = fppdl("party", "status", folder, "--json")
@@ -219,7 +220,8 @@ def test_typos_in_endpoints_are_refused_and_never_saved(demo: Demo, tmp_path: Pa
 
 def test_state_prepared_and_settings_files_are_private(demo: Demo) -> None:
     folder = demo.folder / "party0"
-    for path in (folder / "party.json", folder / "state" / "party-state.npz"):
+    [state] = folder.glob("state/*/party-state.npz")
+    for path in (folder / "party.json", state):
         assert path.stat().st_mode & 0o777 == 0o600, path
 
 
@@ -247,3 +249,48 @@ def test_end_of_input_at_the_password_prompt_is_one_line(demo: Demo, tmp_path: P
     text = output.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 1, text
     assert "Traceback" not in text and "error: no password entered" in text
+
+
+def test_demo_output_fits_80_columns_with_clock_times(demo: Demo) -> None:
+    out = demo.result.stdout
+    table = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= 80 for line in table), "\n".join(table)
+    for row in demo.results["parties"]:  # every row whole on one line: folded, not wrapped
+        assert any(line.startswith(f"│ {row['name']} ") and
+                   f"{100 * row['final_accuracy']:.2f}%" in line for line in table)
+    progress = [line for line in out.splitlines() if "phase 1/4: data" in line]
+    assert progress and re.match(r"\d\d:\d\d:\d\d phase 1/4", progress[0])
+
+
+def test_consortium_status_of_the_demo(demo: Demo) -> None:
+    result = fppdl("consortium", "status", demo.folder, "--json")
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["ledger"] == demo.ledger and view["round"] == 3
+    names = set(view["names"].values())
+    assert names == {"party0", "party1", "party2"}
+    assert set(view["expected"]) == {p["address"] for p in demo.results["parties"]}
+    assert view["summary"].startswith("round 3: ")
+    text = fppdl("consortium", "status", demo.folder)
+    assert text.returncode == 0 and "waiting on" in text.stdout
+    assert all(len(line) <= 80 for line in text.stdout.splitlines())
+
+
+def test_party_export_writes_the_final_model(demo: Demo, tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from trainer.models import build_model, get_flat
+
+    out = tmp_path / "export"
+    result = fppdl("party", "export", demo.folder / "party0", "--out", out, "--json")
+    assert result.returncode == 0, result.stderr
+    written = json.loads(result.stdout)
+    row = demo.results["parties"][0]
+    assert written["round"] == 2 and written["accuracy"] == row["final_accuracy"]
+    params = np.load(out / "params.npz")["params"]
+    model = build_model("mlp", (1, 32, 32))
+    model.load_state_dict(torch.load(out / "model.pt"))
+    assert np.array_equal(get_flat(model), params)
+    for name in ("model.pt", "params.npz", "model.json"):
+        assert (out / name).stat().st_mode & 0o777 == 0o600
