@@ -92,15 +92,18 @@ def render(view: ConsortiumView, names: dict[str, str], address: str) -> list[st
                      f"{view.min_parties} needed):")
         lines += [f"  {who(a)}" for a in view.registered] or ["  nobody yet"]
         return lines
-    lines.append(f"acted ({action}): {len(view.acted)} of {len(view.expected)}")
-    lines += [f"  {who(a)}" for a in view.acted]
-    waiting = view.waiting_on
-    if waiting:
-        lines.append(f"waiting on ({action}):")
-        lines += [f"  {who(a)}" for a in waiting]
-        lines.append("the others wait on them until the phase deadline")
+    if view.phase is Phase.FINISHED:
+        lines.append("the ledger's last round is over: nothing is awaited")
+        lines.append("(parties may still settle what is pending and export their models)")
     else:
-        lines.append("waiting on nobody: the phase ends with the next transaction or block")
+        lines.append(f"acted ({action}): {len(view.acted)} of {len(view.expected)}")
+        lines += [f"  {who(a)}" for a in view.acted]
+        if view.waiting_on:
+            lines.append(f"waiting on ({action}):")
+            lines += [f"  {who(a)}" for a in view.waiting_on]
+            lines.append("the others wait on them until the phase deadline")
+        else:
+            lines.append("waiting on nobody: the phase ends with the next transaction or block")
     removed = [a for a in view.registered if a not in set(view.credible)]
     if removed:
         lines.append("removed from the credible set:")

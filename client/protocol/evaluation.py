@@ -9,6 +9,7 @@ the parties below the ledger's threshold and votes to close the epoch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -79,6 +80,8 @@ class MutualEvaluation:
         self._classes = sample_classes
         self._chain_id = int(ledger.w3.eth.chain_id)
         self._contract = address_bytes(ledger.address)
+        # Steps done in this process whose completion the chain does not expose cheaply.
+        self._done: set[tuple[str, int]] = set()
 
     def subset(self, owner: str, epoch: int) -> npt.NDArray[np.int64]:
         """Return the indices of ``owner``'s released samples evaluated in ``epoch``."""
@@ -177,6 +180,48 @@ class MutualEvaluation:
         current = {p: c * (1 - kept) for p, c in fresh.items()}
         current.update({p: old[p] for p in silent})
         return update_credibility(old, current)
+
+    def step(
+        self, epoch: int, *, credible: Callable[[], list[str]],
+        trusted: Callable[[], list[str]], deadline_passed: Callable[[int], bool],
+        may_vote: bool,
+    ) -> tuple[bool, bool]:
+        """Do the next due action of ``epoch`` (labels, assessment, vote).
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch (0: initial benchmarking).
+        credible, trusted : callable
+            The credible others, and those of them whose registration and samples showed
+            no fault (read only when needed).
+        deadline_passed : callable
+            Whether an epoch's deadline has passed.
+        may_vote : bool
+            Whether the party has done what others wait for before it votes (the vote may
+            close the epoch).
+
+        Returns
+        -------
+        tuple of bool
+            Whether anything was done, and whether that was the vote.
+        """
+        if ("labels", epoch) not in self._done:
+            self._done.add(("labels", epoch))
+            if self.send_labels(epoch, trusted()):
+                return True, False
+        if not (self._state.assessed_epoch >= epoch and self._state.assessed_any):
+            assessed = self.assess(epoch, credible(), deadline_passed=deadline_passed(epoch))
+            for peer, reason in self._peers.faults().items():
+                if not any(e["kind"] == "peer_fault" and e["peer"] == peer
+                           for e in self._state.events):
+                    self._state.record("peer_fault", round=epoch, peer=peer, reason=reason)
+            return assessed, False
+        if ("vote", epoch) in self._done or not may_vote:
+            return False, False
+        self._done.add(("vote", epoch))
+        self.vote()
+        return True, True
 
     def vote(self) -> None:
         """Vote to close the epoch (a vote that lost a race, or came late, is harmless)."""

@@ -18,12 +18,9 @@ import numpy.typing as npt
 
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
-from client.chain.records import DownloadRequest, PartyStatus, Phase
+from client.chain.records import PartyStatus, Phase
 from client.crypto import (
-    CryptoError,
-    MaskedShare,
     QuantParams,
-    Receipt,
     RevealGuard,
     dispute_opening,
 )
@@ -33,14 +30,16 @@ from client.protocol.aggregation import AggregationRule, make_rule
 from client.protocol.config import ProtocolConfig
 from client.protocol.disputes import Disputes
 from client.protocol.evaluation import MutualEvaluation, credibility_over
-from client.protocol.exchange import MAX_RECEIPT_BYTES, Exchange, to_address
+from client.protocol.exchange import Exchange
+from client.protocol.housekeeping import Housekeeping
 from client.protocol.learner import Learner
 from client.protocol.mailbox import Mailbox
 from client.protocol.market import download_plan, round_budget
+from client.protocol.masking import DoubleMasking
 from client.protocol.peers import DEFAULT_SAMPLE_SHAPE, PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from client.timing import PhaseTimer
-from storage import ContentId, ContentStore, Retention, StorageError
+from storage import ContentStore, Retention
 from trainer.allocation import upload_cap
 from trainer.dpgan import SampleRelease
 
@@ -118,8 +117,6 @@ class Party:
         self._me = identity.address
         self._me_bytes = address_bytes(self._me)
         kinds = ledger.message_kinds()
-        self._kind_receipt = kinds["receipt"]
-        self._kind_unmask = kinds["unmask"]
         self.evaluation = MutualEvaluation(
             me=self._me, ledger=ledger, learner=learner, peers=self.peers, mailbox=self.mailbox,
             state=self.state, config=config, kind=kinds["labels"],
@@ -135,7 +132,7 @@ class Party:
             quant=self._quant, chain_id=self._chain_id, contract=self._contract,
             neighbours=config.neighbours, min_accepted=self._params.min_uploaders,
         )
-        self.guard = (
+        guard = (
             RevealGuard.from_bytes(self.state.guard, holder=self._me_bytes,
                                    chain_id=self._chain_id, contract=self._contract)
             if self.state.guard
@@ -146,15 +143,16 @@ class Party:
             me=self._me, ledger=ledger, store=store, peers=self.peers, exchange=self.exchange,
             state=self.state, state_dir=state_dir, save=self._save,
         )
-        # Per epoch: the receipt this party published (receiver) and the envelopes it opened.
-        self._receipts: dict[int, Receipt] = {}
-        self._opened: dict[int, dict[bytes, MaskedShare]] = {}
-        # Per-process memory of actions whose completion the chain does not expose cheaply;
-        # each is idempotent on-chain (a repeat reverts with a named error we treat as done).
-        self._done: set[tuple[str, int] | tuple[str, int, str]] = set()
-        self._served_by_epoch: dict[int, dict[tuple[str, str], bytes]] = {}
-        #: Rounds below this one have been unpinned (their claim windows are over).
-        self._released_before = 1
+        self.masking = DoubleMasking(
+            me=self._me, ledger=ledger, store=store, exchange=self.exchange,
+            mailbox=self.mailbox, state=self.state, disputes=self.disputes, kinds=kinds,
+            guard=guard, persist_guard=self._persist_guard, save=self._save,
+            deadline_passed=self._deadline_passed,
+        )
+        self.housekeeping = Housekeeping(
+            ledger=ledger, store=store, retention=self.retention, state=self.state,
+            masking=self.masking, state_dir=state_dir, keep_rounds=config.retention_rounds,
+        )
 
     # ------------------------------------------------------------------ driving
 
@@ -210,8 +208,8 @@ class Party:
         if view.phase is Phase.UPLOAD:
             return self._train(epoch) or self._upload(epoch)
         return (
-            self._send_receipt(epoch)
-            or self._send_unmasks(epoch)
+            self.masking.send_receipt(epoch)
+            or self.masking.send_unmasks(epoch)
             or self._aggregate(epoch)
             or self._evaluation_step(epoch)
         )
@@ -260,19 +258,10 @@ class Party:
         """Return the credible others whose registration and samples showed no fault."""
         return [p for p in self._credible_others() if self.peers.usable(p)]
 
-    def _served(self, epoch: int) -> dict[tuple[str, str], bytes]:
-        """Return (requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
-
-        Read only in the SETTLE phase, when no upload of the round can be added any more, so
-        one log query per epoch replaces a request lookup per (request, uploader) pair.
-        """
-        if epoch not in self._served_by_epoch:
-            self._served_by_epoch[epoch] = {
-                (requester, upload.uploader): digest
-                for upload in self.ledger.uploads(epoch)
-                for requester, digest in zip(upload.requesters, upload.digests, strict=True)
-            }
-        return self._served_by_epoch[epoch]
+    def _persist_guard(self, data: bytes) -> None:
+        # Written (atomically, fsynced) before the reveal leaves this party.
+        self.state.guard = data
+        self._save()
 
     def _deadline_passed(self, epoch: int) -> bool:
         deadline = self.ledger.round_deadlines(epoch).settle_deadline
@@ -363,140 +352,16 @@ class Party:
             np.clip(vector[:size], -bound, bound, out=vector[:size])
         return vector
 
-    # ------------------------------------------------------------------ receipt and unmasking
-
-    def _my_request(self, epoch: int) -> DownloadRequest | None:
-        requests = self.ledger.download_requests(epoch, self._me)
-        return requests[0] if requests and requests[0].uploaders else None
-
-    def _send_receipt(self, epoch: int) -> bool:
-        """As receiver: open the envelopes and publish which ones this party accepts."""
-        if ("receipt", epoch) in self._done:
-            return False
-        request = self._my_request(epoch)
-        if request is None or self.mailbox.sent(epoch, self._kind_receipt):
-            self._done.add(("receipt", epoch))
-            return False
-        served = self._served(epoch)
-        opened, rejected = self.exchange.open_all(
-            epoch, request, served, set(self.ledger.credible_parties())
-        )
-        receipt = self.exchange.receipt(epoch, request, served, rejected)
-        for raw, reason in receipt.excluded.items():
-            sender = to_address(raw, request.uploaders)
-            digest = served.get((self._me, sender), b"")
-            # Evidence for a claim: which envelope, committed where, and what was wrong.
-            self.state.record("excluded_envelope", round=epoch, sender=sender,
-                              digest=digest.hex(), error=reason.name)
-        self._save()
-        recipients, digests = self.mailbox.publish(epoch, [(self._me, receipt.to_bytes())])
-        self.ledger.commit_messages(epoch, self._kind_receipt, recipients, digests)
-        self._receipts[epoch], self._opened[epoch] = receipt, opened
-        self._done.add(("receipt", epoch))
-        # Exclusions that are the uploader's fault become claims before this round closes.
-        self.disputes.file(epoch, {to_address(raw, request.uploaders): reason
-                                   for raw, reason in receipt.excluded.items()})
-        return True
-
-    def _published_receipt(self, epoch: int, request: DownloadRequest) -> Receipt | None:
-        """Return the first receipt ``request``'s receiver committed (None if none yet)."""
-        for commitment in self.ledger.message_commitments(epoch, self._kind_receipt,
-                                                           request.requester):
-            digest = commitment.digests[0] if commitment.digests else None
-            if digest is None:
-                continue
-            blob = self.store.get(ContentId.from_commitment(digest), max_size=MAX_RECEIPT_BYTES)
-            return self.exchange.read_receipt(epoch, request, blob)
-        return None
-
-    def _send_unmasks(self, epoch: int) -> bool:
-        """As a neighbour: follow every published receipt of a request naming this party."""
-        if ("unmask", epoch) in self._done:
-            return False
-        served = self._served(epoch)
-        notes: list[tuple[str, bytes]] = []
-        waiting = False
-        for request in self.ledger.download_requests(epoch):
-            key = ("unmask", epoch, request.requester)
-            if self._me not in request.uploaders or key in self._done:
-                continue
-            try:
-                receipt = self._published_receipt(epoch, request)
-                if receipt is None and not self._deadline_passed(epoch):
-                    waiting = True
-                    continue
-                outcome = self.exchange.reveal(epoch, request, served, receipt, self.guard,
-                                               self._persist_guard)
-            except (StorageError, CryptoError) as err:
-                # A receipt that is missing from the store, malformed or against the rule is
-                # the receiver's fault: this party reveals nothing for it.
-                self.state.record("bad_receipt", round=epoch, receiver=request.requester,
-                                  error=f"{type(err).__name__}: {err}")
-                self._done.add(key)
-                continue
-            self._done.add(key)
-            if outcome.unreadable:
-                self.state.record("unreadable_shares", round=epoch,
-                                  receiver=request.requester,
-                                  senders=["0x" + s.hex() for s in outcome.unreadable])
-            if outcome.message.items:
-                notes.append((request.requester, outcome.message.to_bytes()))
-        if notes:
-            self.mailbox.send(epoch, self._kind_unmask, notes)
-        if not waiting:
-            self._done.add(("unmask", epoch))
-        return bool(notes)
-
-    def _persist_guard(self, data: bytes) -> None:
-        # Written (atomically, fsynced) before the reveal leaves this party.
-        self.state.guard = data
-        self._save()
-
     # ------------------------------------------------------------------ Algorithm 2 step 3
 
     def _aggregate(self, epoch: int) -> bool:
         if self.state.applied_round >= epoch:
             return False
-        request = self._my_request(epoch)
-        if request is None:
-            return self._finish_aggregation(epoch, None, "no request")
-        receipt = self._receipts.get(epoch) or self._published_receipt(epoch, request)
-        if receipt is None:
-            return False  # this party publishes its receipt first (a step earlier)
-        accepted = [to_address(raw, request.uploaders) for raw in receipt.accepted]
-        dropped = [u for u in request.uploaders if u not in accepted]
-        if not accepted:
-            return self._finish_aggregation(epoch, None, "no envelope accepted",
-                                            dropped=dropped)
-        expected = self.exchange.expected_holders(epoch, request, receipt)
-        inbox = self.mailbox.inbox(epoch, self._kind_unmask)
-        deadline = self._deadline_passed(epoch)
-        # The accepted senders hold every pair seed the sum needs and, with t of k shares per
-        # sender, usually enough shares; a sender that did not upload may never answer.
-        if not (expected & set(accepted)) <= set(inbox) and not deadline:
-            return False  # wait for the accepted senders' reveals (or the deadline)
-        unmasks: dict[str, bytes] = {}
-        for holder in expected & set(inbox):
-            try:
-                unmasks[holder] = self.mailbox.read(epoch, self._kind_unmask, holder,
-                                                    inbox[holder])
-            except (StorageError, CryptoError) as err:
-                self.state.record("bad_unmask", round=epoch, sender=holder,
-                                  error=type(err).__name__)
-        opened = self._opened.get(epoch)
-        if opened is None:  # restarted since the receipt: the envelopes are still retained
-            opened, _ = self.exchange.open_all(epoch, request, self._served(epoch),
-                                               set(self.ledger.credible_parties()))
-        result = self.exchange.sum(epoch, request, receipt, opened, unmasks)
-        if result.total is None and not deadline and not expected <= set(inbox):
-            return False  # too few shares yet: the other holders may still reveal
-        for fault in result.faults:
-            self.state.record("bad_reveal", round=epoch, fault=fault)
-        if result.total is None:
-            self.state.record("aggregation_failed", round=epoch, error=result.error)
-            return self._finish_aggregation(epoch, None, result.error.split(":")[0],
-                                            dropped=dropped)
-        return self._finish_aggregation(epoch, result.total, "", len(accepted), dropped)
+        sum_ = self.masking.collect(epoch)
+        if sum_ is None:
+            return False  # reveals still due
+        return self._finish_aggregation(epoch, sum_.total, sum_.note, sum_.senders,
+                                        sum_.dropped)
 
     def _finish_aggregation(
         self,
@@ -534,65 +399,19 @@ class Party:
     # ------------------------------------------------------------------ mutual evaluation
 
     def _evaluation_step(self, epoch: int) -> bool:
-        return self._send_labels(epoch) or self._assess(epoch) or self._vote(epoch)
-
-    def _send_labels(self, epoch: int) -> bool:
-        if ("labels", epoch) in self._done:
-            return False
-        sent = self.evaluation.send_labels(epoch, self._trusted_others())
-        self._done.add(("labels", epoch))
-        return sent
-
-    def _assess(self, epoch: int) -> bool:
-        if self.state.assessed_epoch >= epoch and self.state.assessed_any:
-            return False
-        assessed = self.evaluation.assess(
-            epoch, self._credible_others(), deadline_passed=self._deadline_passed(epoch)
+        # In a round, vote only once this party has aggregated and revealed what others
+        # wait for: the vote may close the epoch.
+        ready = epoch == 0 or (self.state.applied_round >= epoch
+                               and self.masking.unmasked(epoch))
+        acted, voted = self.evaluation.step(
+            epoch, credible=self._credible_others, trusted=self._trusted_others,
+            deadline_passed=self._deadline_passed, may_vote=ready,
         )
-        for peer, reason in self.peers.faults().items():
-            if not any(e["kind"] == "peer_fault" and e["peer"] == peer for e in self.state.events):
-                self.state.record("peer_fault", round=epoch, peer=peer, reason=reason)
-        if assessed:
+        if voted:
+            self.housekeeping.release(epoch)
+        elif acted and self.state.assessed_epoch >= epoch:
             self._save()
-        return assessed
-
-    def _vote(self, epoch: int) -> bool:
-        # Vote only once this epoch's reports are in, and (in a round) once this party has
-        # aggregated and revealed what others wait for: the vote may close the epoch.
-        if ("vote", epoch) in self._done or not (
-            self.state.assessed_any and self.state.assessed_epoch >= epoch
-        ):
-            return False
-        if epoch > 0 and (self.state.applied_round < epoch or ("unmask", epoch) not in self._done):
-            return False
-        self._done.add(("vote", epoch))
-        self.evaluation.vote()
-        self._release_retained(epoch)
-        return True
-
-    def _release_retained(self, epoch: int) -> None:
-        """Unpin what the ledger no longer needs retained; prune what answered its claims."""
-        block = self.ledger.block_number()
-        horizon = self._released_before
-        # The ledger says until which block a round's content must stay (its claim window);
-        # never less than the configured number of rounds.
-        while horizon < epoch - self.config.retention_rounds:
-            until = self.ledger.retained_until(horizon)
-            if until == 0 or block < until:
-                break
-            horizon += 1
-        if horizon == self._released_before:
-            return
-        self._released_before = horizon
-        try:
-            self.retention.release_before(horizon)
-            self.store.gc()
-        except StorageError as err:
-            # Housekeeping of this party's own pins: a store that fails it stops nothing.
-            self.state.record("gc_failed", round=epoch, error=f"{type(err).__name__}: {err}")
-        PartyState.prune_kept(self.state_dir, horizon)
-        self.guard.prune(horizon)
-        self._persist_guard(self.guard.to_bytes())
+        return acted
 
     def close_overdue_epoch(self) -> bool:
         """Close the current epoch if its deadline has passed (any member may)."""
