@@ -65,13 +65,15 @@ class RunProgress:
         else:
             print(line, flush=True)
 
-    def begin(self, label: str) -> None:
-        """Start a step called ``label`` (e.g. ``seed 0: dppdl``)."""
+    def begin(self, label: str, *, counted: bool = True) -> None:
+        """Start a step called ``label`` (e.g. ``seed 0: dppdl``); ``counted``: one of the total."""
         self._label = label
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, description=label)
-        else:
+        elif counted:
             self._line(f"[{self._done + 1}/{self.total}] {label}")
+        else:
+            self._line(label)
 
     def done(self, note: str = "") -> None:
         """Finish the current step (``note``: e.g. its time, or that it was cached)."""

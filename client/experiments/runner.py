@@ -197,11 +197,13 @@ def run_seed(
             progress.begin(f"seed {seed}: {step}")
             progress.done("done before")
         return assemble(doc) if doc is not None else {}
-    progress.begin(f"seed {seed}: preparing {config.parties + config.free_riders} parties")
+    progress.begin(f"seed {seed}: preparing {config.parties + config.free_riders} parties",
+                   counted=False)
     before = _prepared_files(cache_dir)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     setup = prepare_seed(config, seed, cache_dir=cache_dir, say=progress.say)
     prepare_seconds = time.perf_counter() - started
+    prepare_cpu = time.process_time() - cpu
     reused = len(before & _prepared_files(cache_dir))
     progress.note(f"seed {seed}: parties ready in {prepare_seconds:.1f} s"
                   + (f" ({reused} preparations from the cache)" if reused else ""))
@@ -232,6 +234,7 @@ def run_seed(
             "aligned": True,
             "frameworks": {},
             "timings": {"prepare_seconds": round(prepare_seconds, 3),
+                        "prepare_cpu_seconds": round(prepare_cpu, 3),
                         "prepared_from_cache": reused},
         }
     for step in steps:
@@ -325,7 +328,6 @@ def run_experiment(
     if not chosen:
         raise ExperimentConfigError("no seeds to run")
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {**config.as_json(), "seeds": list(chosen)})
     steps = steps_of(config)
     chains = ChainProvider(chain)
     docs = []
@@ -334,6 +336,7 @@ def run_experiment(
             for seed in chosen:
                 docs.append(run_seed(config, seed, out=out, cache_dir=cache_dir,
                                      chains=chains, progress=progress))
+            write_json(out / "config.json", {**config.as_json(), "seeds": list(chosen)})
             summary = write_report(out, load_seed_docs(out), config)
             progress.note(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and the plots")
     finally:

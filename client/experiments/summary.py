@@ -203,28 +203,36 @@ def timings(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Return the compute time of the run: per seed and framework, and the total.
 
     ``total_seconds`` adds the wall time of every part of every seed as it was computed
-    (preparation with its DPGANs, each framework); ``from_cache`` lists parts that were
-    reused from a cache, whose time counts as when they were computed.
+    (preparation with its DPGANs, each framework), ``total_cpu_seconds`` the CPU time of
+    this process in them (the run is single-threaded, so on an idle machine the wall time
+    approaches it; on a loaded one the wall time is longer); ``from_cache`` lists parts
+    that were reused from a cache, whose time counts as when they were computed.
     """
     per_seed = []
-    total = 0.0
+    total = cpu_total = 0.0
     cached: list[str] = []
     for doc in docs:
         t = doc.get("timings", {})
         parts = {"prepare": float(t.get("prepare_seconds", 0.0))}
+        cpu = float(t.get("prepare_cpu_seconds", 0.0))
         for name, result in doc["frameworks"].items():
             if name == STANDALONE_PRE:
                 continue
             parts[name] = float(result.get("seconds", 0.0))
+            cpu += float(result.get("cpu_seconds", 0.0))
             if result.get("cached"):
                 cached.append(f"seed {doc['seed']}: {name}")
         if t.get("prepared_from_cache"):
             cached.append(f"seed {doc['seed']}: {t['prepared_from_cache']} preparations")
         seed_total = sum(parts.values())
         total += seed_total
+        cpu_total += cpu
         per_seed.append({"seed": doc["seed"], "seconds": round(seed_total, 1),
+                         "cpu_seconds": round(cpu, 1),
                          "parts": {k: round(v, 1) for k, v in parts.items()}})
     return {"total_seconds": round(total, 1), "total_minutes": round(total / 60, 1),
+            "total_cpu_seconds": round(cpu_total, 1),
+            "total_cpu_minutes": round(cpu_total / 60, 1),
             "per_seed": per_seed, "from_cache": cached}
 
 
@@ -314,6 +322,9 @@ def markdown(summary: Mapping[str, Any]) -> str:
                   f"{dppdl['gas_mean']:.0f} gas per run on average; points conserved: "
                   f"{'yes' if dppdl['points_conserved'] else 'NO'})."]
     t = summary["timings"]
-    lines += ["", f"Compute: {t['total_minutes']} min in all "
-              f"({', '.join(str(s['seconds']) + ' s' for s in t['per_seed'])} per seed)."]
+    walls = ", ".join(f"{s['seconds']} s" for s in t["per_seed"])
+    lines += ["", f"Compute: {t['total_minutes']} min wall, {t['total_cpu_minutes']} min CPU "
+              f"in all (wall per seed: {walls})"
+              + (f"; reused from the cache: {len(t['from_cache'])} part(s)" if t["from_cache"]
+                 else "") + "."]
     return "\n".join(lines) + "\n"
