@@ -110,7 +110,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from client.experiments.config import ExperimentConfigError, load_config
 
     results = args.results or args.dir / "results"
-    files = sorted(args.dir.glob("*.toml"))
+    files = sorted(args.dir.glob("*.toml"), key=lambda f: (len(f.stem.split("-")[0]), f.stem))
     if not files:
         print(f"no experiment files in {args.dir}", file=sys.stderr)
         return 1

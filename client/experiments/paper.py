@@ -165,6 +165,21 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
             f"{d.get('removed_honest', '-')} | {gain('dssgd')} | {gain('fedavg')} | "
             f"{gain('cgsv')} |"
         )
+    out += [
+        "",
+        "**Compute** of each run (from `timings` in its `summary.json`: every part of every "
+        "seed as it was computed, DPGANs included; the machine has 2 cores and was shared "
+        "with other jobs, so wall time is above the single-threaded CPU time):",
+        "",
+        "| run | seeds | wall | CPU | wall per seed |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for s in rows:
+        t = s["timings"]
+        seeds = len(s["seeds"])
+        out.append(f"| {s['run']} | {seeds} | {t['total_minutes']} min | "
+                   f"{t.get('total_cpu_minutes', '-')} min | "
+                   f"{t['total_minutes'] / max(seeds, 1):.1f} min |")
     return "\n".join(out) + "\n"
 
 

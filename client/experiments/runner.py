@@ -179,6 +179,7 @@ def run_seed(
 ) -> dict[str, Any]:
     """Run (or resume, or skip) one seed; return its assembled document."""
     steps = steps_of(config)
+    progress.begin(f"seed {seed}: loading the data", counted=False)
     pool = load_pool(config, seed)
     digest = pool_digest(pool)
     key = config.seed_hash(seed, digest)
