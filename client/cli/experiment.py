@@ -45,6 +45,9 @@ def add_experiment_commands(sub: Any) -> None:
                    help="deploy on this devnet (Anvil dev key) instead of a fresh Anvil")
     p.add_argument("--no-progress", action="store_true",
                    help="plain lines instead of a progress bar")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="seeds run side by side in this many processes, one torch thread and "
+                   "one Anvil each (default 1; 2 on an idle 2-core machine)")
     p.set_defaults(func="client.cli.experiment:cmd_run")
 
     p = esub.add_parser("list", help="the experiment files and how far their runs are")
@@ -97,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     chain = Chain(args.rpc_url, DEV_KEY) if args.rpc_url else None
     summary = run_experiment(
         config, out=out, seeds=seeds, cache_dir=None if args.no_cache else args.cache_dir,
-        chain=chain, rich=False if args.no_progress else None,
+        chain=chain, rich=False if args.no_progress else None, jobs=args.jobs,
     )
     print((out / "summary.md").read_text())
     print(f"{len(summary['seeds'])} seed(s) in {out}; "

@@ -299,6 +299,20 @@ def write_report(out: Path, docs: Sequence[dict[str, Any]] | None = None,
     return summary
 
 
+def _run_seeds(config: ExperimentConfig, seeds: Sequence[int], out: Path,
+               cache_dir: Path | None, chain: Chain | None, rich: bool | None) -> list[int]:
+    """Run ``seeds`` one after the other with one chain; return them (a worker's job)."""
+    chains = ChainProvider(chain)
+    try:
+        with RunProgress(len(seeds) * len(steps_of(config)), rich=rich) as progress:
+            for seed in seeds:
+                run_seed(config, seed, out=out, cache_dir=cache_dir, chains=chains,
+                         progress=progress)
+    finally:
+        chains.close()
+    return list(seeds)
+
+
 def run_experiment(
     config: ExperimentConfig,
     *,
@@ -307,6 +321,7 @@ def run_experiment(
     cache_dir: Path | None = None,
     chain: Chain | None = None,
     rich: bool | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every seed (resuming what is done) and write the run folder; return the summary.
 
@@ -324,22 +339,34 @@ def run_experiment(
         A devnet to deploy on (default: an Anvil started for this run).
     rich : bool, optional
         Force the progress bar on or off (default: on a terminal).
+    jobs : int
+        Processes that run seeds side by side, each single-threaded with its own Anvil (2
+        on an otherwise idle 2-core machine); every seed still runs every framework.
     """
     chosen = tuple(seeds) if seeds is not None else config.seeds
     if not chosen:
         raise ExperimentConfigError("no seeds to run")
+    if jobs < 1:
+        raise ExperimentConfigError(f"jobs must be >= 1, got {jobs}")
+    jobs = min(jobs, len(chosen))
+    if jobs > 1 and chain is not None:
+        # Two processes sending from one funder key would race for its nonces.
+        raise ExperimentConfigError("--jobs above 1 starts one Anvil per job: drop --rpc-url")
     out.mkdir(parents=True, exist_ok=True)
-    steps = steps_of(config)
-    chains = ChainProvider(chain)
-    docs = []
-    try:
-        with RunProgress(len(chosen) * len(steps), rich=rich) as progress:
-            for seed in chosen:
-                docs.append(run_seed(config, seed, out=out, cache_dir=cache_dir,
-                                     chains=chains, progress=progress))
-            write_json(out / "config.json", {**config.as_json(), "seeds": list(chosen)})
-            summary = write_report(out, load_seed_docs(out), config)
-            progress.note(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and the plots")
-    finally:
-        chains.close()
+    if jobs == 1:
+        _run_seeds(config, chosen, out, cache_dir, chain, rich)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        shares = [chosen[k::jobs] for k in range(jobs)]
+        context = multiprocessing.get_context("spawn")  # no torch or web3 state forked
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [pool.submit(_run_seeds, config, share, out, cache_dir, None, False)
+                       for share in shares]
+            for future in futures:
+                future.result()
+    write_json(out / "config.json", {**config.as_json(), "seeds": list(chosen)})
+    summary = write_report(out, load_seed_docs(out), config)
+    print(f"wrote {out / 'summary.json'}, {out / 'summary.md'} and the plots", flush=True)
     return summary

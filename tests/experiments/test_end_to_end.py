@@ -12,7 +12,7 @@ from hexbytes import HexBytes
 
 from client.chain.ledger import connect
 from client.experiments import runner
-from client.experiments.config import CONTRIBUTIONS
+from client.experiments.config import CONTRIBUTIONS, ExperimentConfigError
 from client.experiments.frameworks import Chain
 from client.experiments.plots import PLOT_FILES
 from client.experiments.runner import RunFolderError, run_experiment, seed_path
@@ -141,3 +141,18 @@ def test_a_seed_of_another_config_is_never_overwritten(tiny_run: Run, chain: Cha
     with pytest.raises(RunFolderError, match="another config"):
         run_experiment(tiny_config(training={"lr": 0.1}), out=out, cache_dir=cache,
                        chain=chain, rich=False)
+
+
+def test_seeds_run_side_by_side_in_jobs(tiny_run: Run, tmp_path: Path) -> None:
+    _, cache, _ = tiny_run
+    config = tiny_config(frameworks=["standalone", "dppdl"], seeds=[0, 1])
+    out = tmp_path / "jobs"
+    summary = run_experiment(config, out=out, cache_dir=cache, rich=False, jobs=2)
+    assert summary["seeds"] == [0, 1]
+    for seed in (0, 1):  # each on its job's own Anvil
+        dppdl = json.loads(seed_path(out, seed).read_text())["frameworks"]["dppdl"]
+        assert dppdl["transactions"] > 0 and dppdl["points_conserved"]
+    assert summary["frameworks"]["dppdl"]["seeds"] == 2
+    with pytest.raises(ExperimentConfigError, match="drop --rpc-url"):
+        run_experiment(config, out=out, cache_dir=cache, rich=False, jobs=2,
+                       chain=Chain("http://127.0.0.1:1", "0x" + "11" * 32))
