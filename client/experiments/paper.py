@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from client.errors import FppdlError
-from client.experiments.summary import corr, pct
+from client.experiments.summary import fairness_cell, pct
 
 
 class ReadmeBlockError(FppdlError, ValueError):
@@ -77,8 +77,7 @@ def _fair(summary: Mapping[str, Any], name: str) -> str:
     s = _fw(summary, name)
     if s is None:
         return "-"
-    m = summary["primary_contribution"]
-    return corr(s["pearson"][m], s["pearson_std"][m])
+    return fairness_cell(s, summary["primary_contribution"])
 
 
 def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:

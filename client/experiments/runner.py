@@ -205,7 +205,9 @@ def run_seed(
     setup = prepare_seed(config, seed, cache_dir=cache_dir, say=progress.say)
     prepare_seconds = time.perf_counter() - started
     prepare_cpu = time.process_time() - cpu
-    reused = len(before & _prepared_files(cache_dir))
+    # Every honest party's preparation is cached: those not written now were reused.
+    created = len(_prepared_files(cache_dir) - before)
+    reused = config.parties - created if cache_dir is not None else 0
     progress.note(f"seed {seed}: parties ready in {prepare_seconds:.1f} s"
                   + (f" ({reused} preparations from the cache)" if reused else ""))
     if doc is None:

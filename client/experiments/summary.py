@@ -179,11 +179,15 @@ def summarize(config: ExperimentConfig, docs: Sequence[Mapping[str, Any]], *,
             sweep[f"{beta:g}"] = stats
     if sweep:
         def score(item: tuple[str, Mapping[str, Any]]) -> float:
-            value = item[1]["pearson"][measure]
-            return -math.inf if value is None else float(value)
+            # A seed where every party got the same model has no fairness to speak of: it
+            # counts as 0, so a beta is not preferred for being defined in fewer seeds.
+            stats = item[1]
+            value, defined = stats["pearson"][measure], stats["pearson_defined_seeds"][measure]
+            return 0.0 if value is None else float(value) * defined / stats["seeds"]
 
         best, chosen = max(sweep.items(), key=score)  # first (smallest beta) on ties
         frameworks["cgsv"] = {**chosen, "beta": float(best), "beta_selected_by": measure,
+                              "beta_score": round(score((best, chosen)), 6),
                               "betas_tried": [float(b) for b in sweep]}
     ordered = {n: frameworks[n] for n in SUMMARY_FRAMEWORKS if n in frameworks}
     return {
@@ -247,11 +251,25 @@ def pct(value: float | None, std: float | None = None, *, signed: bool = False) 
     return text if std is None else f"{text} ± {100 * std:.2f}"
 
 
-def corr(value: float | None, std: float | None = None) -> str:
-    """Format a Pearson coefficient (``0.84 ± 0.10``); ``undef.`` for None."""
+def corr(value: float | None, std: float | None = None, defined: int | None = None,
+         seeds: int | None = None) -> str:
+    """Format a Pearson coefficient (``0.84 ± 0.10``); ``undef.`` for None.
+
+    With ``defined`` < ``seeds`` the number of seeds it was defined in follows, e.g.
+    ``0.35 (1 of 5 seeds)``.
+    """
     if value is None:
         return "undef."
-    return f"{value:.2f}" if std is None else f"{value:.2f} ± {std:.2f}"
+    text = f"{value:.2f}" if std is None else f"{value:.2f} ± {std:.2f}"
+    if defined is not None and seeds is not None and defined < seeds:
+        text += f" ({defined} of {seeds} seeds)"
+    return text
+
+
+def fairness_cell(stats: Mapping[str, Any], measure: str) -> str:
+    """Format a framework's mean fairness for ``measure`` with its spread and coverage."""
+    return corr(stats["pearson"][measure], stats["pearson_std"][measure],
+                stats["pearson_defined_seeds"][measure], stats["seeds"])
 
 
 FRAMEWORK_LABELS = {
@@ -295,7 +313,6 @@ def markdown(summary: Mapping[str, Any]) -> str:
         label = FRAMEWORK_LABELS.get(name, name)
         if name == "cgsv":
             label += f" (beta {s['beta']:g})"
-        p, ps = s["pearson"], s["pearson_std"]
         lines.append(
             f"| {label} | {pct(s['best_mean'], s['best_std'])} | "
             f"{pct(s['worst_mean'], s['worst_std'])} | "
@@ -303,18 +320,19 @@ def markdown(summary: Mapping[str, Any]) -> str:
             f"{pct(s['gain_worst_mean'], s['gain_worst_std'], signed=True)} | "
             f"{pct(s['gain_min'], signed=True)} | "
             f"{pct(s['best_vs_centralized_mean'], signed=True)} | "
-            + " | ".join(corr(p[m], ps[m]) for m in CONTRIBUTIONS)
+            + " | ".join(fairness_cell(s, m) for m in CONTRIBUTIONS)
             + f" | {s['removed_honest']} |"
         )
     sweep = summary.get("cgsv_sweep") or {}
     if sweep:
         lines += ["", f"CGSV altruism degrees tried (fairness by {primary.replace('_', ' ')} "
-                  "picks the reported one):", "",
+                  "picks the reported one; a seed where every party ends with the same model "
+                  "counts as 0 in that choice):", "",
                   "| beta | best | mean gain | fairness |", "| --- | --- | --- | --- |"]
         for beta, s in sweep.items():
             lines.append(f"| {beta} | {pct(s['best_mean'])} | "
                          f"{pct(s['gain_mean'], signed=True)} | "
-                         f"{corr(s['pearson'][primary], s['pearson_std'][primary])} |")
+                         f"{fairness_cell(s, primary)} |")
     dppdl = summary["frameworks"].get("dppdl")
     if dppdl:
         lines += ["", f"DPPDL ran on {dppdl['seeds']} fresh ledger(s) on Anvil "
