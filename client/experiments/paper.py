@@ -91,7 +91,7 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
         "**Fairness (Table 3)**: Pearson(contribution, final accuracy); contribution = sharing "
         "level in `different`, data size in `imbalanced`, standalone accuracy in `same`.",
         "",
-        "| run | DPPDL paper | DPPDL ours | DSSGD paper | DSSGD ours | CGSV ours (beta) | "
+        "| run | DPPDL paper | DPPDL ours | DSSGD paper | DSSGD ours | CGSV ours | "
         "FedAvg ours |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -104,7 +104,7 @@ def comparison_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
             f"{_fair(s, 'dppdl')} | "
             f"{_paper(TABLE3.get(('dssgd', model, setting), {}).get(parties))} | "
             f"{_fair(s, 'dssgd')} | "
-            + (f"{_fair(s, 'cgsv')} ({cgsv['beta']:g})" if cgsv else "-")
+            + (f"{_fair(s, 'cgsv')}, beta {cgsv['beta']:g}" if cgsv else "-")
             + f" | {_fair(s, 'fedavg')} |"
         )
     out += [

@@ -77,7 +77,10 @@ def write_plots(summary: Mapping[str, Any], docs: Sequence[Mapping[str, Any]],
         hi = np.mean([b[:length] for b in best], axis=0)
         lo = np.mean([w[:length] for w in worst], axis=0)
         rounds = np.arange(1, length + 1)
-        ax.plot(rounds, hi, label=_label(summary, name), color=colours[name])
+        # The protocol's parties and their own standalone models can coincide: dash one.
+        ax.plot(rounds, hi, label=_label(summary, name), color=colours[name],
+                linestyle="--" if name == "standalone" else "-",
+                linewidth=2.2 if name == "dppdl" else 1.4)
         ax.fill_between(rounds, lo, hi, color=colours[name], alpha=0.12)
     ax.set_xlabel("round")
     ax.set_ylabel("test accuracy (best party; band: worst party)")
