@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +35,17 @@ from client.identity import PartyIdentity
 from client.protocol.aggregation import DEFAULT_RULE
 from client.protocol.config import ProtocolConfig
 from client.protocol.market import DEFAULT_BUDGET_POLICY
+from client.protocol.settings import ConsortiumSettings, SettingsError
 from client.shards import Shard
 from client.timing import PhaseTimer, timed
 from storage import ContentStore
 from trainer.config import TrainConfig
 from trainer.constants import (
     DEFAULT_DELTA,
+    DEFAULT_DPGAN_EPOCHS,
+    DEFAULT_DPGAN_WIDTH,
     DEFAULT_EPSILON,
     DEFAULT_MODEL,
-    RELEASE_SEED_OFFSET,
 )
 
 if TYPE_CHECKING:  # torch loads only when a party is prepared or composed
@@ -60,7 +64,7 @@ FREE_RIDER_LEVEL = 0.1
 #: The data size a free-rider claims unless told otherwise (the paper's 600 per party).
 FREE_RIDER_CLAIM = 600
 #: Bumped whenever preparation changes what it computes, so stale caches are not reused.
-PREPARATION_VERSION = 1
+PREPARATION_VERSION = 2
 
 
 class PreparationError(FppdlError, ValueError):
@@ -69,6 +73,11 @@ class PreparationError(FppdlError, ValueError):
 
 def _say_nothing(_message: str) -> None:
     """Discard a progress message."""
+
+
+def _fraction_text(value: float) -> str:
+    frac = Fraction(value).limit_denominator(10**6)
+    return f"{frac.numerator}/{frac.denominator}"
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,8 @@ class PartySettings:
     budget_fraction: float = 1.0
     epsilon: float = DEFAULT_EPSILON
     delta: float = DEFAULT_DELTA
-    dpgan_epochs: int = 5
-    dpgan_width: int = 16
+    dpgan_epochs: int = DEFAULT_DPGAN_EPOCHS
+    dpgan_width: int = DEFAULT_DPGAN_WIDTH
     seed: int = 0
     init_seed: int = 0
     threads: int | None = 1
@@ -146,6 +155,28 @@ class PartySettings:
     def with_(self, **changes: Any) -> PartySettings:
         """Return a copy with the non-None ``changes`` applied."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def consortium(self) -> ConsortiumSettings:
+        """Return the part every party of the consortium must share (stored by the ledger)."""
+        protocol = self.protocol()
+        return ConsortiumSettings(
+            rounds=self.rounds, model=self.model, init_seed=self.init_seed,
+            aggregation=self.aggregation, rule_options=dict(self.rule_options),
+            budget_policy=self.budget_policy,
+            budget_fraction=_fraction_text(self.budget_fraction),
+            eval_samples=self.eval_samples, ring_bits=protocol.ring_bits,
+            neighbours=protocol.neighbours,
+        )
+
+    def adopt(self, shared: ConsortiumSettings) -> PartySettings:
+        """Return these settings with the consortium's shared values (``party init``)."""
+        return replace(
+            self, rounds=shared.rounds, model=shared.model, init_seed=shared.init_seed,
+            aggregation=shared.aggregation, rule_options=shared.rule_option_values(),
+            budget_policy=shared.budget_policy,
+            budget_fraction=float(shared.budget_fraction_value()),
+            eval_samples=shared.eval_samples,
+        )
 
     def as_json(self) -> dict[str, Any]:
         """Return the settings as a JSON object."""
@@ -188,6 +219,9 @@ class PreparedParty:
         Privacy spent by the DPGAN (0 for a free-rider's noise).
     free_rider : bool
         Whether this party has no data and answers evaluations at random.
+    sample_classes : ndarray of int64
+        The class each released sample was drawn for: private to the party (it is how the
+        party tells labelling from guessing when others label its samples).
     """
 
     name: str
@@ -198,6 +232,7 @@ class PreparedParty:
     level: float
     dpgan_epsilon: float
     free_rider: bool = False
+    sample_classes: npt.NDArray[np.int64] | None = None
 
     def save(self, path: Path) -> None:
         """Write atomically with mode 0600 (it holds a model trained on private data)."""
@@ -207,9 +242,14 @@ class PreparedParty:
                 "data_size": self.data_size, "level": self.level,
                 "dpgan_epsilon": self.dpgan_epsilon, "free_rider": self.free_rider}
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, params=self.params,
-                     samples=np.frombuffer(self.samples.to_bytes(), np.uint8),
-                     meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+            arrays: dict[str, Any] = {
+                "params": self.params,
+                "samples": np.frombuffer(self.samples.to_bytes(), np.uint8),
+                "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
+            }
+            if self.sample_classes is not None:
+                arrays["classes"] = self.sample_classes
+            np.savez(fh, **arrays)
         os.replace(tmp, path)
 
     @classmethod
@@ -220,11 +260,13 @@ class PreparedParty:
         try:
             with np.load(path) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
+                classes = data["classes"].astype(np.int64) if "classes" in data else None
                 return cls(
                     str(meta["name"]), data["params"].astype(np.float32),
                     float(meta["standalone_accuracy"]),
                     SampleRelease.from_bytes(bytes(data["samples"])), int(meta["data_size"]),
                     float(meta["level"]), float(meta["dpgan_epsilon"]), bool(meta["free_rider"]),
+                    classes,
                 )
         except (OSError, KeyError, ValueError, EOFError) as exc:
             raise PreparationError(
@@ -304,7 +346,7 @@ def prepare_party(
         Progress messages.
     """
     from client.learner import FreeRiderLearner, ModelLearner, noise_release
-    from trainer.dpgan import release_samples, train_dpgan
+    from trainer.dpgan import release_labelled_samples, train_dpgan
     from trainer.training import set_torch_threads
 
     path = None
@@ -321,8 +363,8 @@ def prepare_party(
                                  claimed_size=claimed, seed=settings.seed)
         count = max(1, round(shard.level * claimed))
         prepared = PreparedParty(name, rider.params(), rider.accuracy(),
-                                 noise_release(count, settings.seed + RELEASE_SEED_OFFSET),
-                                 claimed, shard.level, 0.0, True)
+                                 noise_release(count, settings.seed), claimed, shard.level,
+                                 0.0, True)
     else:
         say(f"{name}: standalone training on {len(shard.train)} examples")
         learner = ModelLearner(
@@ -337,9 +379,11 @@ def prepare_party(
             seed=settings.seed, config=settings.dpgan(), normalisation=shard.normalisation,
         )
         released = max(1, round(shard.level * len(shard.train)))
-        samples = release_samples(gan, released, seed=settings.seed + RELEASE_SEED_OFFSET)
+        # The class order of the release is what a free-rider would need to label it without
+        # a model, so its seed comes from OS randomness, never from the (public) run seed.
+        samples, classes = release_labelled_samples(gan, released, seed=secrets.randbits(63))
         prepared = PreparedParty(name, learner.params(), standalone, samples, len(shard.train),
-                                 shard.level, float(gan.achieved_epsilon))
+                                 shard.level, float(gan.achieved_epsilon), False, classes)
         say(f"{name}: released {samples.count} DPGAN samples "
             f"(achieved epsilon {prepared.dpgan_epsilon:.3f})")
     if path is not None:
@@ -351,14 +395,19 @@ def prepare_party(
 # ---------------------------------------------------------------------- deployment
 
 
+class DeploymentError(FppdlError, ValueError):
+    """Deployment parameters that would make a consortium unsafe or unable to run."""
+
+
 def deployment_parameters(
     *,
     model_size: int,
     parties: int,
     blocks: tuple[int, int, int, int],
-    current_block: int,
+    settings: ConsortiumSettings,
     registration_blocks: int | None = None,
     max_parties: int | None = None,
+    min_uploaders: int | None = None,
     **overrides: Any,
 ) -> LedgerParams:
     """Return the ledger's parameters for a consortium of ``parties`` parties.
@@ -371,26 +420,40 @@ def deployment_parameters(
         Parties expected (registration closes as soon as ``max_parties`` have registered).
     blocks : tuple of int
         Phase lengths in blocks: benchmarking, request, upload, settle.
-    current_block : int
-        The chain's block now (the registration deadline is relative to it).
+    settings : ConsortiumSettings
+        What every party must share; stored by the ledger (and its ``rounds``).
     registration_blocks : int, optional
         Length of registration; by default long enough for ``parties`` registrations.
     max_parties : int, optional
         Registry size (default ``parties``).
+    min_uploaders : int, optional
+        Fewest uploaders a DOWNLOAD may name (default 2, so no received sum is one party's
+        update). A two-party consortium must pass 1 explicitly: its sums hide nothing.
     **overrides
         Any other :class:`LedgerParams` field.
     """
+    if min_uploaders is None:
+        if parties < 3:
+            raise DeploymentError(
+                f"a consortium of {parties} parties needs min_uploaders=1, and then every "
+                "received sum is one party's update: its sums hide nothing"
+            )
+        min_uploaders = 2
     bench, request, upload, settle = blocks
     length = registration_blocks if registration_blocks is not None else 10 * parties + 100
+    size = max_parties or parties
     return LedgerParams(
         model_size=model_size,
-        min_parties=min(parties, max_parties or parties),
-        max_parties=max_parties or parties,
-        registration_deadline=current_block + length,
+        min_parties=min(parties, size),
+        max_parties=size,
+        rounds=settings.rounds,
+        registration_blocks=length,
         benchmark_blocks=bench,
         request_blocks=request,
         upload_blocks=upload,
         settle_blocks=settle,
+        min_uploaders=min_uploaders,
+        settings=settings.to_bytes(),
         **overrides,
     )
 
@@ -431,30 +494,55 @@ def compose_party(
     store: ContentStore,
     learner: Learner,
     prepared: PreparedParty,
-    config: ProtocolConfig,
+    settings: PartySettings,
     state_dir: Path,
     timer: PhaseTimer | None = None,
+    party_type: type[Party] | None = None,
 ) -> Party:
     """Return the protocol :class:`Party` of ``identity``, its I/O timed by ``timer``.
 
     ``ledger`` may be any handle on the ledger (it is re-opened with the party's account);
     ``learner`` starts from the prepared parameters unless the party's saved state holds newer
-    ones (a restart).
+    ones (a restart). A party whose shared settings differ from those the ledger was deployed
+    with is refused (:func:`check_settings`). ``party_type`` composes a subclass instead (the
+    demo's attackers, :mod:`client.adversary`).
     """
     from client.protocol.party import Party
 
+    check_settings(ledger, settings.consortium())
     clock = timer or PhaseTimer()
     own = ledger.with_account(identity.account)
-    return Party(
+    return (party_type or Party)(
         identity=identity,
         ledger=timed(own, clock, "chain"),
         store=timed(store, clock, "storage"),
         learner=timed(learner, clock, methods=_LEARNER_TIMING),
-        config=config,
+        config=settings.protocol(),
         state_dir=state_dir,
         samples=prepared.samples,
+        sample_classes=prepared.sample_classes,
         timer=clock,
     )
+
+
+def check_settings(ledger: Ledger, mine: ConsortiumSettings) -> None:
+    """Refuse to take part when the ledger's shared settings differ from this party's.
+
+    Raises
+    ------
+    SettingsError
+        Naming every setting that differs (a party with other settings would break the sums).
+    """
+    stored = ledger.settings()
+    if not stored:
+        return
+    theirs = ConsortiumSettings.from_bytes(stored)
+    differences = mine.differences(theirs)
+    if differences:
+        raise SettingsError(
+            "this party's settings differ from the consortium's (ours != ledger's): "
+            + "; ".join(differences)
+        )
 
 
 _LEARNER_TIMING = {"local_update": "training", "label": "evaluation", "accuracy": "evaluation"}

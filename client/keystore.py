@@ -82,11 +82,14 @@ class PasswordSource:
                 "no password given: use --password-env VAR or --password-file PATH "
                 "(or run on a terminal to be prompted)"
             )
-        first = getpass.getpass("keystore password: ")
-        if not first:
-            raise PasswordUnavailable("empty password")
-        if confirm and getpass.getpass("repeat password: ") != first:
-            raise PasswordUnavailable("the two passwords differ")
+        try:
+            first = getpass.getpass("keystore password: ")
+            if not first:
+                raise PasswordUnavailable("empty password")
+            if confirm and getpass.getpass("repeat password: ") != first:
+                raise PasswordUnavailable("the two passwords differ")
+        except EOFError:
+            raise PasswordUnavailable("no password entered (end of input)") from None
         return first.encode()
 
 
@@ -184,6 +187,11 @@ def load_identity(directory: Path, password: bytes) -> PartyIdentity:
         if "MAC mismatch" in str(exc):
             raise WrongPassword(f"wrong password for the keystore in {directory}") from None
         raise KeystoreError(f"{directory / SIGNING_KEY_FILE} is malformed") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        # A keystore JSON missing a field ('kdf', 'cipherparams', ...) or of the wrong shape.
+        raise KeystoreError(
+            f"{directory / SIGNING_KEY_FILE} is malformed (missing or bad field {exc})"
+        ) from None
     enc_path = directory / ENCRYPTION_KEY_FILE
     if not enc_path.is_file():
         raise KeystoreError(f"{enc_path} is missing")

@@ -12,7 +12,12 @@ Conventions (documented in docs/design/trainer.md):
 
 - Majority label: plurality over all rows of the matrix; ties go to the smallest label.
 - Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \ i``).
-- A party is reported when its normalised credibility is *strictly* below the threshold.
+- A party is reported when its normalised credibility is *strictly* below the threshold and
+  its labels match the classes the owner drew its samples for no better than chance
+  (:func:`suspects`): weak-but-honest models beat random labelling, free-riders do not; an
+  owner whose own model is at chance on its own samples reports nobody. These conditions are
+  ours, not the paper's: without them honest parties with little data, or with a tiny
+  DPGAN's samples, were voted out (see docs/design/trainer.md).
 - The threshold ``c_th`` and the removal quorum are the ledger's (deployment parameters,
   see ``client/chain/rules.py``); here they are only arguments.
 """
@@ -25,6 +30,7 @@ from fractions import Fraction
 from typing import TypeVar
 
 import numpy as np
+from scipy.stats import binom
 
 from trainer.errors import TrainerError
 
@@ -141,6 +147,43 @@ def credibility_from_labels(
     return {pid: Fraction(m, total) for pid, m in others}
 
 
+#: Significance of the chance test: a party whose labels match the others' plurality this
+#: often or more by luck alone, labelling uniformly at random, is "no better than chance".
+CHANCE_ALPHA = 0.01
+
+
+def intended_matches(
+    labels: np.ndarray, parties: Sequence[Id], intended: np.ndarray
+) -> dict[Id, int]:
+    """Return, per row, how many samples it labels as the class the owner drew them for.
+
+    ``intended`` is the owner's private knowledge (the DPGAN is class-conditional and the
+    class order of a release is secret), so a party labelling at random matches each sample
+    with probability ``1 / classes`` whatever the others answer.
+    """
+    arr = _check_label_matrix(labels)
+    wanted = np.asarray(intended, dtype=np.int64)
+    if len(parties) != arr.shape[0] or wanted.shape != (arr.shape[1],):
+        raise CredibilityError("need one label row per party and one intended class per sample")
+    return {pid: int((row == wanted).sum()) for pid, row in zip(parties, arr, strict=True)}
+
+
+def better_than_chance(
+    matches: int, samples: int, *, classes: int, alpha: float = CHANCE_ALPHA
+) -> bool:
+    """Return whether ``matches`` of ``samples`` is significantly above random labelling.
+
+    One-sided binomial test against ``Binomial(samples, 1 / classes)``: True when the chance
+    of matching at least this often by labelling uniformly at random is below ``alpha``.
+    """
+    if samples <= 0:
+        return False
+    if not 0 <= matches <= samples or classes < 2:
+        raise CredibilityError(f"need 0 <= matches <= samples and classes >= 2, got "
+                               f"{matches}, {samples}, {classes}")
+    return bool(binom.sf(matches - 1, samples, 1.0 / classes) < alpha)
+
+
 def agreement_rates(labels: np.ndarray, parties: Sequence[Id]) -> dict[Id, Fraction]:
     """Unnormalised ``c^j = m_j / u`` for every row (the owner's included)."""
     arr = _check_label_matrix(labels)
@@ -197,3 +240,32 @@ def low_quality(
     """
     limit = as_fraction(c_th)
     return {pid for pid, c in credibility.items() if Fraction(c) < limit}
+
+
+def suspects(
+    credibility: Mapping[Id, Fraction],
+    matches: Mapping[Id, int],
+    samples: int,
+    c_th: Fraction | float | int | tuple[int, int],
+    *,
+    owner: Id,
+    classes: int,
+    alpha: float = CHANCE_ALPHA,
+) -> set[Id]:
+    """Return the parties an evaluator (the ``owner`` of the samples) reports as low quality.
+
+    A party is reported when its normalised credibility is below ``c_th`` (:func:`low_quality`)
+    AND its labels match the classes the samples were drawn for no better than uniform random
+    labelling (``matches`` from :func:`intended_matches` over ``samples`` samples). A party
+    with no ``matches`` entry sent no labels and is judged on its credibility alone. When the
+    owner's own model is no better than chance on its own samples, they carry no evidence
+    about anyone: nobody is reported.
+    """
+    if not better_than_chance(matches.get(owner, 0), samples, classes=classes, alpha=alpha):
+        return set()
+    low = low_quality(credibility, c_th)
+    return {
+        p for p in low
+        if p not in matches or not better_than_chance(matches[p], samples, classes=classes,
+                                                     alpha=alpha)
+    }

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
 from client.crypto import CryptoError
+from client.errors import FppdlError
 from client.protocol.config import ProtocolConfig
 from client.protocol.learner import Learner
 from client.protocol.mailbox import Mailbox
@@ -24,9 +25,21 @@ from client.protocol.messages import LabelMessage, MessageFormatError, evaluatio
 from client.protocol.peers import PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from storage import StorageError
-from trainer.credibility import credibility_from_labels, low_quality, normalise, update_credibility
+from trainer.credibility import (
+    better_than_chance,
+    credibility_from_labels,
+    intended_matches,
+    normalise,
+    suspects,
+    update_credibility,
+)
+from trainer.data import NUM_CLASSES
 
 log = logging.getLogger(__name__)
+
+
+class ProtocolStateError(FppdlError, RuntimeError):
+    """The party's own published data is unusable (a bug or a lost store, never a peer's)."""
 
 
 def credibility_over(state: PartyState, members: list[str]) -> dict[str, Fraction]:
@@ -53,6 +66,7 @@ class MutualEvaluation:
         state: PartyState,
         config: ProtocolConfig,
         kind: int,
+        sample_classes: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self._me = me
         self._ledger = ledger
@@ -62,6 +76,7 @@ class MutualEvaluation:
         self._state = state
         self._config = config
         self._kind = kind
+        self._classes = sample_classes
         self._chain_id = int(ledger.w3.eth.chain_id)
         self._contract = address_bytes(ledger.address)
 
@@ -79,19 +94,25 @@ class MutualEvaluation:
             return False
         notes = []
         for owner in others:
-            images = self._peers.samples(owner).subset(self.subset(owner, epoch))
-            labels = self._learner.label(images).astype(np.uint8)
-            notes.append((owner, LabelMessage(epoch, labels).to_bytes()))
+            released = self._peers.samples(owner)
+            if released is None:
+                continue  # its samples are unusable: a fault reported at the assessment
+            labels = self._learner.label(released.subset(self.subset(owner, epoch)))
+            notes.append((owner, LabelMessage(epoch, labels.astype(np.uint8)).to_bytes()))
         self._mailbox.send(epoch, self._kind, notes)
         return True
 
     def assess(self, epoch: int, others: list[str], deadline_passed: bool) -> bool:
         """Fold the received labels into credibility and report; False while still waiting."""
         inbox = self._mailbox.inbox(epoch, self._kind)
-        if not set(others) <= set(inbox) and not deadline_passed:
+        awaited = {p for p in others if self._peers.usable(p)}
+        if not awaited <= set(inbox) and not deadline_passed:
             return False  # wait for the others' labels (or the deadline)
+        own = self._peers.samples(self._me)
+        if own is None:
+            raise ProtocolStateError(f"{self._me} cannot read its own released samples")
         subset = self.subset(self._me, epoch)
-        rows = [self._learner.label(self._peers.samples(self._me).subset(subset))]
+        rows = [self._learner.label(own.subset(subset))]
         ids = [self._me]
         for sender in others:
             if sender not in inbox:
@@ -102,26 +123,40 @@ class MutualEvaluation:
                 )
                 if message.epoch != epoch or len(message.labels) != len(subset):
                     raise MessageFormatError("labels for another epoch or subset")
+                if message.labels.max(initial=0) >= NUM_CLASSES:
+                    raise MessageFormatError("labels outside the classes")
             except (StorageError, CryptoError, MessageFormatError) as err:
                 self._state.record("bad_labels", round=epoch, sender=sender, error=str(err))
                 continue
             rows.append(message.labels.astype(np.int64))
             ids.append(sender)
+        matrix = np.stack(rows)
         if len(ids) >= 2:
             self._state.credibility = self._updated(
-                epoch, others, credibility_from_labels(np.stack(rows), ids, owner=self._me)
+                epoch, others, credibility_from_labels(matrix, ids, owner=self._me)
             )
         threshold = self._ledger.credibility_threshold()
-        suspects = sorted(
-            low_quality(self._state.credibility, (threshold.numerator, threshold.denominator))
-        )
-        suspects = [s for s in suspects if s in others]
-        if suspects:
+        # Below the ledger's threshold AND labels no better than random against the classes
+        # this party drew its samples for (a weak but honest model beats chance, a free-rider
+        # does not); a party whose registration or samples are unusable is reported whatever
+        # its labels.
+        low: set[str] = set()
+        if self._classes is not None:
+            matches = intended_matches(matrix, ids, self._classes[subset])
+            low = suspects(self._state.credibility, matches, len(subset),
+                           (threshold.numerator, threshold.denominator), owner=self._me,
+                           classes=NUM_CLASSES)
+            if not better_than_chance(matches[self._me], len(subset), classes=NUM_CLASSES):
+                self._state.record("samples_uninformative", round=epoch,
+                                   own_matches=matches[self._me], samples=len(subset))
+        faulty = {p for p in others if not self._peers.usable(p)}
+        reported = sorted({p for p in low if p in others} | faulty)
+        if reported:
             try:
-                self._ledger.report_low_quality(epoch, suspects)
+                self._ledger.report_low_quality(epoch, reported)
             except LedgerError as err:
                 log.debug("report by %s not accepted: %s", self._me, err)
-            self._state.record("reported", round=epoch, suspects=suspects)
+            self._state.record("reported", round=epoch, suspects=reported)
         self._state.assessed_epoch = epoch
         self._state.assessed_any = True
         return True

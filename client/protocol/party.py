@@ -18,29 +18,34 @@ import numpy.typing as npt
 
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
-from client.chain.records import PartyStatus, Phase
+from client.chain.records import DownloadRequest, PartyStatus, Phase
 from client.crypto import (
     CryptoError,
+    MaskedShare,
     QuantParams,
-    Recovery,
+    Receipt,
+    RevealGuard,
+    dispute_opening,
 )
 from client.errors import FppdlError
 from client.identity import PartyIdentity
 from client.protocol.aggregation import AggregationRule, make_rule
 from client.protocol.config import ProtocolConfig
+from client.protocol.disputes import Disputes
 from client.protocol.evaluation import MutualEvaluation, credibility_over
-from client.protocol.exchange import Exchange
+from client.protocol.exchange import MAX_RECEIPT_BYTES, Exchange, to_address
 from client.protocol.learner import Learner
 from client.protocol.mailbox import Mailbox
 from client.protocol.market import download_plan, round_budget
-from client.protocol.messages import MessageFormatError, RecoveryMessage
-from client.protocol.peers import PeerDirectory, address_bytes
+from client.protocol.peers import DEFAULT_SAMPLE_SHAPE, PeerDirectory, address_bytes
 from client.protocol.state import PartyState
 from client.timing import PhaseTimer
-from storage import ContentStore, Retention, StorageError
+from storage import ContentId, ContentStore, Retention, StorageError
+from trainer.allocation import upload_cap
 from trainer.dpgan import SampleRelease
 
 log = logging.getLogger(__name__)
+
 
 FloatVec = npt.NDArray[np.float32]
 
@@ -68,6 +73,9 @@ class Party:
         Folder of the party's local state (resumable).
     samples : SampleRelease, optional
         The DPGAN samples it registers (only needed before registration).
+    sample_classes : ndarray of int64, optional
+        The class each of its samples was drawn for (private): without them the party
+        reports no peer on its labels (its samples would carry no evidence).
     timer : PhaseTimer, optional
         Where the party's wall time is accounted; told the epoch at every step.
     """
@@ -82,6 +90,7 @@ class Party:
         config: ProtocolConfig,
         state_dir: Path,
         samples: SampleRelease | None = None,
+        sample_classes: npt.NDArray[np.int64] | None = None,
         timer: PhaseTimer | None = None,
     ) -> None:
         self.identity = identity
@@ -98,17 +107,23 @@ class Party:
             learner.set_params(saved)
         self.rule: AggregationRule = make_rule(config.aggregation, config.rule_options)
         self.retention = Retention(store, rounds=config.retention_rounds)
-        self.peers = PeerDirectory(ledger, store)
+        self.peers = PeerDirectory(
+            ledger, store, identity.keys,
+            sample_shape=samples.pixels.shape[1:] if samples is not None else DEFAULT_SAMPLE_SHAPE,
+        )
         self.mailbox = Mailbox(identity=identity, ledger=ledger, store=store, peers=self.peers,
                                retention=self.retention, timer=self.timer)
         self._chain_id = int(ledger.w3.eth.chain_id)
         self._contract = address_bytes(ledger.address)
         self._me = identity.address
         self._me_bytes = address_bytes(self._me)
-        self._kind_recovery = ledger.message_kind("recovery")
+        kinds = ledger.message_kinds()
+        self._kind_receipt = kinds["receipt"]
+        self._kind_unmask = kinds["unmask"]
         self.evaluation = MutualEvaluation(
             me=self._me, ledger=ledger, learner=learner, peers=self.peers, mailbox=self.mailbox,
-            state=self.state, config=config, kind=ledger.message_kind("labels"),
+            state=self.state, config=config, kind=kinds["labels"],
+            sample_classes=sample_classes,
         )
         self._params = ledger.parameters()
         self._quant: QuantParams = self.rule.quant_params(
@@ -118,12 +133,28 @@ class Party:
         self.exchange = Exchange(
             identity=identity, peers=self.peers, store=store, timer=self.timer,
             quant=self._quant, chain_id=self._chain_id, contract=self._contract,
-            neighbours=config.neighbours,
+            neighbours=config.neighbours, min_accepted=self._params.min_uploaders,
         )
+        self.guard = (
+            RevealGuard.from_bytes(self.state.guard, holder=self._me_bytes,
+                                   chain_id=self._chain_id, contract=self._contract)
+            if self.state.guard
+            else RevealGuard(holder=self._me_bytes, chain_id=self._chain_id,
+                             contract=self._contract)
+        )
+        self.disputes = Disputes(
+            me=self._me, ledger=ledger, store=store, peers=self.peers, exchange=self.exchange,
+            state=self.state, state_dir=state_dir, save=self._save,
+        )
+        # Per epoch: the receipt this party published (receiver) and the envelopes it opened.
+        self._receipts: dict[int, Receipt] = {}
+        self._opened: dict[int, dict[bytes, MaskedShare]] = {}
         # Per-process memory of actions whose completion the chain does not expose cheaply;
         # each is idempotent on-chain (a repeat reverts with a named error we treat as done).
-        self._done: set[tuple[str, int]] = set()
+        self._done: set[tuple[str, int] | tuple[str, int, str]] = set()
         self._served_by_epoch: dict[int, dict[tuple[str, str], bytes]] = {}
+        #: Rounds below this one have been unpinned (their claim windows are over).
+        self._released_before = 1
 
     # ------------------------------------------------------------------ driving
 
@@ -133,12 +164,28 @@ class Party:
         return self._me
 
     def finished(self) -> bool:
-        """Return whether the party has nothing left to do (removed, or past its last round)."""
-        info = self.ledger.party_info(self._me)
-        if info.status is PartyStatus.REMOVED:
+        """Return whether the party has nothing left to do (removed, or past the last round)."""
+        view = self.ledger.snapshot(self._me)
+        if view.status is PartyStatus.REMOVED:
             return True
-        closed = self.ledger.registration_closed()
-        return closed and self.ledger.current_round() > self.config.rounds
+        if view.phase is Phase.REGISTRATION:
+            return False
+        if self.disputes.pending():
+            return False  # a claim still needs an answer, votes or its resolution
+        return view.phase is Phase.FINISHED or view.round > self._params.rounds \
+            or self._too_few_left()
+
+    def _too_few_left(self) -> bool:
+        """Return whether too few credible parties are left for any sum to hide its senders."""
+        if len(self.ledger.credible_parties()) - 1 >= self._params.min_uploaders:
+            return False
+        if not any(e["kind"] == "consortium_too_small" for e in self.state.events):
+            self.state.record(
+                "consortium_too_small", credible=len(self.ledger.credible_parties()),
+                min_uploaders=self._params.min_uploaders,
+            )
+            self._save()
+        return True
 
     def step(self) -> bool:
         """Do the next due action; return whether anything was done."""
@@ -151,7 +198,10 @@ class Party:
         if view.status is not PartyStatus.CREDIBLE:
             raise ProtocolError(f"{self._me} is not registered and registration is closed")
         epoch = view.round
-        if epoch > self.config.rounds:
+        # Claims resolve while later rounds run (and after the last one).
+        if epoch >= 1 and self.disputes.step():
+            return True
+        if view.phase is Phase.FINISHED or epoch > self._params.rounds:
             return False
         if view.phase is Phase.BENCHMARKING:
             return self._evaluation_step(0)
@@ -160,7 +210,8 @@ class Party:
         if view.phase is Phase.UPLOAD:
             return self._train(epoch) or self._upload(epoch)
         return (
-            self._send_recoveries(epoch)
+            self._send_receipt(epoch)
+            or self._send_unmasks(epoch)
             or self._aggregate(epoch)
             or self._evaluation_step(epoch)
         )
@@ -205,6 +256,10 @@ class Party:
     def _credible_others(self) -> list[str]:
         return [p for p in self.ledger.credible_parties() if p != self._me]
 
+    def _trusted_others(self) -> list[str]:
+        """Return the credible others whose registration and samples showed no fault."""
+        return [p for p in self._credible_others() if self.peers.usable(p)]
+
     def _served(self, epoch: int) -> dict[tuple[str, str], bytes]:
         """Return (requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
 
@@ -236,18 +291,25 @@ class Party:
     def _request(self, epoch: int) -> bool:
         if self.ledger.download_requests(epoch, self._me):
             return False
-        points = self.ledger.points_of(self._me)
-        # Escrow of a closed round is released by this DOWNLOAD itself, so it is spendable.
-        balance = points.balance + points.releasable
-        others = self._credible_others()
+        # Escrow and payments of closed rounds are released by this DOWNLOAD itself. A deposit
+        # per uploader stays in reserve: a bad delivery can then always be claimed.
+        others = self._trusted_others()
+        reserve = self._params.claim_deposit * len(others)
+        balance = max(0, self.ledger.points_of(self._me).spendable - reserve)
         budget = round_budget(
-            self.config.budget_policy, balance, epoch=epoch, rounds=self.config.rounds,
+            self.config.budget_policy, balance, epoch=epoch, rounds=self._params.rounds,
             fraction=self.config.budget_fraction,
         )
         chosen = download_plan(
             credibility_over(self.state, others), budget,
             {p: self.peers.get(p).sharing_level for p in others}, self._params.model_size,
         )
+        if len(chosen) < self._params.min_uploaders:
+            # A sum of fewer senders would expose them; buy nothing this round (the empty
+            # request still says this party acted).
+            self.state.record("request_too_small", round=epoch, uploaders=len(chosen),
+                              min_uploaders=self._params.min_uploaders)
+            chosen = []
         self.ledger.request_downloads([p for p, _ in chosen], [a for _, a in chosen])
         return True
 
@@ -256,18 +318,39 @@ class Party:
     def _upload(self, epoch: int) -> bool:
         if self.ledger.uploads(epoch, self._me):
             return False
-        mine = [r for r in self.ledger.download_requests(epoch) if self._me in r.uploaders]
+        credible = set(self.ledger.credible_parties())
+        # The ledger skips (and refunds) requests of parties removed since; never seal for them.
+        mine = [r for r in self.ledger.download_requests(epoch)
+                if self._me in r.uploaders and r.requester in credible]
         if not mine:
             return False
         assert self.state.delta is not None
         params = self.learner.params()
+        cap = upload_cap(self.peers.get(self._me).sharing_level, self._params.model_size)
         sealed: list[tuple[str, bytes]] = []
         for request in mine:
-            entries = request.amounts[request.uploaders.index(self._me)]
+            unusable = [p for p in (request.requester, *request.uploaders)
+                        if not self.peers.usable(p)]
+            if unusable:
+                # No envelope can be sealed to (or masked with) a party without a usable key;
+                # the requester's escrow returns to it when the phase ends.
+                self.state.record("request_skipped", round=epoch, requester=request.requester,
+                                  unusable=unusable)
+                continue
+            # A requester may offer more than this party sells; it gets the cap.
+            entries = min(request.amounts[request.uploaders.index(self._me)], cap)
             vector = self._clip_for_ring(
                 self.rule.encode(delta=self.state.delta, params=params, entries=entries), epoch
             )
-            sealed.append((request.requester, self.exchange.seal(epoch, request, vector)))
+            envelope = self.exchange.seal(epoch, request, vector)
+            # The envelope and the keys of its outer layers, kept (0600) in case a claim
+            # against it must be answered; the keys are never published otherwise.
+            for what, data in (("envelope", envelope.blob),
+                               ("opening", dispute_opening(envelope).to_bytes())):
+                PartyState.save_kept(self.state_dir, epoch, request.requester, what, data)
+            sealed.append((request.requester, envelope.blob))
+        if not sealed:
+            return False
         self.ledger.upload_ciphertexts(*self.mailbox.publish(epoch, sealed))
         return True
 
@@ -280,60 +363,140 @@ class Party:
             np.clip(vector[:size], -bound, bound, out=vector[:size])
         return vector
 
-    # ------------------------------------------------------------------ dropout recovery
+    # ------------------------------------------------------------------ receipt and unmasking
 
-    def _send_recoveries(self, epoch: int) -> bool:
-        if ("recovery", epoch) in self._done:
+    def _my_request(self, epoch: int) -> DownloadRequest | None:
+        requests = self.ledger.download_requests(epoch, self._me)
+        return requests[0] if requests and requests[0].uploaders else None
+
+    def _send_receipt(self, epoch: int) -> bool:
+        """As receiver: open the envelopes and publish which ones this party accepts."""
+        if ("receipt", epoch) in self._done:
             return False
-        if self.mailbox.sent(epoch, self._kind_recovery):
-            self._done.add(("recovery", epoch))
+        request = self._my_request(epoch)
+        if request is None or self.mailbox.sent(epoch, self._kind_receipt):
+            self._done.add(("receipt", epoch))
+            return False
+        served = self._served(epoch)
+        opened, rejected = self.exchange.open_all(
+            epoch, request, served, set(self.ledger.credible_parties())
+        )
+        receipt = self.exchange.receipt(epoch, request, served, rejected)
+        for raw, reason in receipt.excluded.items():
+            sender = to_address(raw, request.uploaders)
+            digest = served.get((self._me, sender), b"")
+            # Evidence for a claim: which envelope, committed where, and what was wrong.
+            self.state.record("excluded_envelope", round=epoch, sender=sender,
+                              digest=digest.hex(), error=reason.name)
+        self._save()
+        recipients, digests = self.mailbox.publish(epoch, [(self._me, receipt.to_bytes())])
+        self.ledger.commit_messages(epoch, self._kind_receipt, recipients, digests)
+        self._receipts[epoch], self._opened[epoch] = receipt, opened
+        self._done.add(("receipt", epoch))
+        # Exclusions that are the uploader's fault become claims before this round closes.
+        self.disputes.file(epoch, {to_address(raw, request.uploaders): reason
+                                   for raw, reason in receipt.excluded.items()})
+        return True
+
+    def _published_receipt(self, epoch: int, request: DownloadRequest) -> Receipt | None:
+        """Return the first receipt ``request``'s receiver committed (None if none yet)."""
+        for commitment in self.ledger.message_commitments(epoch, self._kind_receipt,
+                                                           request.requester):
+            digest = commitment.digests[0] if commitment.digests else None
+            if digest is None:
+                continue
+            blob = self.store.get(ContentId.from_commitment(digest), max_size=MAX_RECEIPT_BYTES)
+            return self.exchange.read_receipt(epoch, request, blob)
+        return None
+
+    def _send_unmasks(self, epoch: int) -> bool:
+        """As a neighbour: follow every published receipt of a request naming this party."""
+        if ("unmask", epoch) in self._done:
             return False
         served = self._served(epoch)
         notes: list[tuple[str, bytes]] = []
+        waiting = False
         for request in self.ledger.download_requests(epoch):
-            if self._me in request.uploaders:
-                owed = self.exchange.recoveries(epoch, request, served)
-                if owed:
-                    notes.append((request.requester, RecoveryMessage(epoch, owed).to_bytes()))
+            key = ("unmask", epoch, request.requester)
+            if self._me not in request.uploaders or key in self._done:
+                continue
+            try:
+                receipt = self._published_receipt(epoch, request)
+                if receipt is None and not self._deadline_passed(epoch):
+                    waiting = True
+                    continue
+                outcome = self.exchange.reveal(epoch, request, served, receipt, self.guard,
+                                               self._persist_guard)
+            except (StorageError, CryptoError) as err:
+                # A receipt that is missing from the store, malformed or against the rule is
+                # the receiver's fault: this party reveals nothing for it.
+                self.state.record("bad_receipt", round=epoch, receiver=request.requester,
+                                  error=f"{type(err).__name__}: {err}")
+                self._done.add(key)
+                continue
+            self._done.add(key)
+            if outcome.unreadable:
+                self.state.record("unreadable_shares", round=epoch,
+                                  receiver=request.requester,
+                                  senders=["0x" + s.hex() for s in outcome.unreadable])
+            if outcome.message.items:
+                notes.append((request.requester, outcome.message.to_bytes()))
         if notes:
-            self.mailbox.send(epoch, self._kind_recovery, notes)
-        self._done.add(("recovery", epoch))
+            self.mailbox.send(epoch, self._kind_unmask, notes)
+        if not waiting:
+            self._done.add(("unmask", epoch))
         return bool(notes)
+
+    def _persist_guard(self, data: bytes) -> None:
+        # Written (atomically, fsynced) before the reveal leaves this party.
+        self.state.guard = data
+        self._save()
 
     # ------------------------------------------------------------------ Algorithm 2 step 3
 
     def _aggregate(self, epoch: int) -> bool:
         if self.state.applied_round >= epoch:
             return False
-        requests = self.ledger.download_requests(epoch, self._me)
-        if not requests or not requests[0].uploaders:
+        request = self._my_request(epoch)
+        if request is None:
             return self._finish_aggregation(epoch, None, "no request")
-        request = requests[0]
-        served = self._served(epoch)
-        present = [u for u in request.uploaders if (self._me, u) in served]
-        dropped = [u for u in request.uploaders if u not in present]
-        if not present:
-            return self._finish_aggregation(epoch, None, "nobody uploaded")
-        recoveries: list[Recovery] = []
-        if dropped:
-            expected = self.exchange.recoverers(epoch, request, served)
-            notes = self.mailbox.inbox(epoch, self._kind_recovery)
-            if not expected <= set(notes) and not self._deadline_passed(epoch):
-                return False  # wait for the survivors' recovery seeds
-            for sender in expected & set(notes):
-                try:
-                    plain = self.mailbox.read(epoch, self._kind_recovery, sender, notes[sender])
-                    recoveries.extend(RecoveryMessage.from_bytes(plain).recoveries)
-                except (StorageError, CryptoError, MessageFormatError) as err:
-                    self.state.record("bad_recovery", round=epoch, sender=sender, error=str(err))
-        opened = self.exchange.open_sum(epoch, request, served, recoveries)
-        for item in opened.excluded:
-            self.state.record("excluded_envelope", round=epoch, **item)
-        if opened.total is None:
-            if not opened.excluded:
-                self.state.record("aggregation_failed", round=epoch, error=opened.error)
-            return self._finish_aggregation(epoch, None, opened.error.split(":")[0])
-        return self._finish_aggregation(epoch, opened.total, "", opened.senders, dropped)
+        receipt = self._receipts.get(epoch) or self._published_receipt(epoch, request)
+        if receipt is None:
+            return False  # this party publishes its receipt first (a step earlier)
+        accepted = [to_address(raw, request.uploaders) for raw in receipt.accepted]
+        dropped = [u for u in request.uploaders if u not in accepted]
+        if not accepted:
+            return self._finish_aggregation(epoch, None, "no envelope accepted",
+                                            dropped=dropped)
+        expected = self.exchange.expected_holders(epoch, request, receipt)
+        inbox = self.mailbox.inbox(epoch, self._kind_unmask)
+        deadline = self._deadline_passed(epoch)
+        # The accepted senders hold every pair seed the sum needs and, with t of k shares per
+        # sender, usually enough shares; a sender that did not upload may never answer.
+        if not (expected & set(accepted)) <= set(inbox) and not deadline:
+            return False  # wait for the accepted senders' reveals (or the deadline)
+        unmasks: dict[str, bytes] = {}
+        for holder in expected & set(inbox):
+            try:
+                unmasks[holder] = self.mailbox.read(epoch, self._kind_unmask, holder,
+                                                    inbox[holder])
+            except (StorageError, CryptoError) as err:
+                self.state.record("bad_unmask", round=epoch, sender=holder,
+                                  error=type(err).__name__)
+        opened = self._opened.get(epoch)
+        if opened is None:  # restarted since the receipt: the envelopes are still retained
+            opened, _ = self.exchange.open_all(epoch, request, self._served(epoch),
+                                               set(self.ledger.credible_parties()))
+        result = self.exchange.sum(epoch, request, receipt, opened, unmasks)
+        if result.total is None and not deadline and not expected <= set(inbox):
+            return False  # too few shares yet: the other holders may still reveal
+        for fault in result.faults:
+            self.state.record("bad_reveal", round=epoch, fault=fault)
+        if result.total is None:
+            self.state.record("aggregation_failed", round=epoch, error=result.error)
+            return self._finish_aggregation(epoch, None, result.error.split(":")[0],
+                                            dropped=dropped)
+        return self._finish_aggregation(epoch, result.total, "", len(accepted), dropped)
 
     def _finish_aggregation(
         self,
@@ -376,7 +539,7 @@ class Party:
     def _send_labels(self, epoch: int) -> bool:
         if ("labels", epoch) in self._done:
             return False
-        sent = self.evaluation.send_labels(epoch, self._credible_others())
+        sent = self.evaluation.send_labels(epoch, self._trusted_others())
         self._done.add(("labels", epoch))
         return sent
 
@@ -386,20 +549,50 @@ class Party:
         assessed = self.evaluation.assess(
             epoch, self._credible_others(), deadline_passed=self._deadline_passed(epoch)
         )
+        for peer, reason in self.peers.faults().items():
+            if not any(e["kind"] == "peer_fault" and e["peer"] == peer for e in self.state.events):
+                self.state.record("peer_fault", round=epoch, peer=peer, reason=reason)
         if assessed:
             self._save()
         return assessed
 
     def _vote(self, epoch: int) -> bool:
-        # Vote only once this epoch's reports are in: the vote may close the epoch.
+        # Vote only once this epoch's reports are in, and (in a round) once this party has
+        # aggregated and revealed what others wait for: the vote may close the epoch.
         if ("vote", epoch) in self._done or not (
             self.state.assessed_any and self.state.assessed_epoch >= epoch
         ):
             return False
+        if epoch > 0 and (self.state.applied_round < epoch or ("unmask", epoch) not in self._done):
+            return False
         self._done.add(("vote", epoch))
         self.evaluation.vote()
-        self.retention.collect(epoch)
+        self._release_retained(epoch)
         return True
+
+    def _release_retained(self, epoch: int) -> None:
+        """Unpin what the ledger no longer needs retained; prune what answered its claims."""
+        block = self.ledger.block_number()
+        horizon = self._released_before
+        # The ledger says until which block a round's content must stay (its claim window);
+        # never less than the configured number of rounds.
+        while horizon < epoch - self.config.retention_rounds:
+            until = self.ledger.retained_until(horizon)
+            if until == 0 or block < until:
+                break
+            horizon += 1
+        if horizon == self._released_before:
+            return
+        self._released_before = horizon
+        try:
+            self.retention.release_before(horizon)
+            self.store.gc()
+        except StorageError as err:
+            # Housekeeping of this party's own pins: a store that fails it stops nothing.
+            self.state.record("gc_failed", round=epoch, error=f"{type(err).__name__}: {err}")
+        PartyState.prune_kept(self.state_dir, horizon)
+        self.guard.prune(horizon)
+        self._persist_guard(self.guard.to_bytes())
 
     def close_overdue_epoch(self) -> bool:
         """Close the current epoch if its deadline has passed (any member may)."""

@@ -14,11 +14,14 @@ from client.chain.rules import RuleError, credibility_threshold, removal_quorum,
 from trainer.credibility import (
     CredibilityError,
     agreement_rates,
+    better_than_chance,
     credibility_from_labels,
+    intended_matches,
     low_quality,
     majority_labels,
     match_counts,
     normalise,
+    suspects,
     update_credibility,
 )
 
@@ -175,3 +178,33 @@ def test_credibility_properties(case: tuple[int, list[list[int]]]) -> None:
     perm = list(reversed(range(n)))
     cred_p = credibility_from_labels(labels[perm], [ids[k] for k in perm], owner=ids[0])
     assert cred_p == cred
+
+
+def test_intended_matches_and_the_owners_abstention() -> None:
+    intended = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0] * 4)
+    labels = np.stack([intended, intended, np.zeros(40, np.int64)])
+    matches = intended_matches(labels, ["o", "a", "r"], intended)
+    assert matches == {"o": 40, "a": 40, "r": 4}
+    cred = {"a": Fraction(9, 10), "r": Fraction(1, 10)}
+    # r is below the threshold and labels at chance: reported; a is not.
+    assert suspects(cred, matches, 40, Fraction(1, 3), owner="o", classes=10) == {"r"}
+    # An owner whose own model is at chance on its samples has no evidence: nobody.
+    blind = {**matches, "o": 4}
+    assert suspects(cred, blind, 40, Fraction(1, 3), owner="o", classes=10) == set()
+    with pytest.raises(CredibilityError):
+        intended_matches(labels, ["o", "a", "r"], intended[:5])
+
+
+def test_random_labels_are_no_better_than_chance_and_weak_models_are() -> None:
+    rng = np.random.default_rng(3)
+    reference = rng.integers(0, 10, size=200)
+    flagged = 0
+    for _ in range(200):
+        guesses = rng.integers(0, 10, size=200)
+        flagged += better_than_chance(int((guesses == reference).sum()), 200, classes=10)
+    assert flagged <= 8  # alpha = 1%: a random labeller passes ~2 times in 200
+    # A weak model agreeing on 30% of 40 samples is clearly better than random.
+    assert better_than_chance(12, 40, classes=10)
+    assert not better_than_chance(0, 0, classes=10)
+    with pytest.raises(CredibilityError):
+        better_than_chance(5, 4, classes=10)

@@ -8,7 +8,8 @@ The probes here are held-out *real* images, not DPGAN samples: a DPGAN good enou
 honest models agree needs ~300 DP-SGD steps per party (about a minute each on this CPU), which
 does not fit the suite's budget; a tiny DPGAN emits near-constant images on which honest models
 disagree arbitrarily. The DPGAN-backed measurement over 10 seeds is
-benchmarks/credibility_quality.py (figures in README.md). Nothing is cached.
+benchmarks/credibility_quality.py (figures in benchmarks/results/credibility_quality.json, explained
+in docs/design/trainer.md#measured). Nothing is cached.
 """
 
 from __future__ import annotations

@@ -25,17 +25,19 @@ from storage import ContentStore, MemoryStore
 from trainer.data import default_pool
 from trainer.dpgan import SampleRelease
 
+#: Attackers that are members with data (composed from a prepared honest party).
+PARTY_ATTACKS = ("garbage-upload", "late-upload")
+
 SPEC = ConsortiumSpec(
     parties=4,
     free_riders=1,
     setting="different",
-    per_party=200,
+    # 600 examples and the full DPGAN: smaller ones release samples no better than noise, and
+    # then nobody has evidence to report a free-rider (its test would test nothing).
+    per_party=600,
     test_size=500,
     seed=7,
-    settings=PartySettings(
-        rounds=2, eval_samples=40, local_epochs=1, pretrain_epochs=3, dpgan_epochs=1,
-        dpgan_width=8,
-    ),
+    settings=PartySettings(rounds=2, eval_samples=40, local_epochs=1, pretrain_epochs=3),
     blocks=(60, 40, 40, 60),
 )
 
@@ -96,16 +98,22 @@ def deploy_consortium(
         free_rider: bool = False,
         store: ContentStore | None = None,
         rounds: int = 2,
+        honest: int = 4,
+        extra_parties: int = 0,
+        adversary: str | None = None,
         **protocol: Any,
     ) -> Consortium:
-        chosen: Sequence[PartyPlan] = prepared if free_rider else prepared[:4]
+        # A party-kind attacker with data (garbage or late uploader) is the next prepared party.
+        attacker = prepared[honest:honest + 1] if adversary in PARTY_ATTACKS else []
+        chosen: Sequence[PartyPlan] = [*prepared[:honest], *attacker,
+                                       *(prepared[4:] if free_rider else [])]
         plans = [replace(p, settings=replace(p.settings, rounds=rounds, **protocol))
                  for p in chosen]
         shared = store or MemoryStore()
         return Consortium.deploy(
             SPEC, plans, rpc_url=anvil.rpc_url, funder=dev_accounts[0],
             store_for=lambda _i: shared, workdir=tmp_path / "parties",
-            wrap_learner=RecordingLearner,
+            wrap_learner=RecordingLearner, extra_parties=extra_parties, adversary=adversary,
         )
 
     yield factory
