@@ -17,6 +17,8 @@ from client.experiments.config import (
 from client.experiments.paper import TABLE3, comparison_markdown, replace_block
 from client.experiments.runner import steps_of
 from client.experiments.summary import assemble, cgsv_key, markdown, summarize
+from client.protocol.aggregation import DEFAULT_RULE
+from client.protocol.market import DEFAULT_BUDGET_POLICY
 from tests.experiments.conftest import TINY, tiny_config
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -34,8 +36,11 @@ def test_every_committed_config_is_valid_and_runs_every_framework() -> None:
         assert config.name == path.stem
         assert config.frameworks == FRAMEWORK_NAMES
         assert (config.rounds, config.lr, config.batch_size, config.local_epochs,
-                config.pretrain_epochs, config.aggregation) == (30, 0.15, 10, 5, 10, "paper")
-        assert config.run_label() == f"{path.stem}-paper"
+                config.pretrain_epochs) == (30, 0.15, 10, 5, 10)
+        # the committed runs follow the project's default rule and budget policy
+        assert (config.aggregation, config.budget_policy) == (DEFAULT_RULE,
+                                                              DEFAULT_BUDGET_POLICY)
+        assert config.run_label() == f"{path.stem}-{DEFAULT_RULE}"
 
 
 def test_unknown_keys_and_bad_values_are_errors(tmp_path: Path) -> None:
