@@ -26,20 +26,22 @@ def add_experiment_commands(sub: Any) -> None:
 
     p = esub.add_parser("run", help="run (or resume) an experiment's seeds")
     p.add_argument("config", type=Path, help="experiment file, e.g. experiments/p4-mlp-same.toml")
-    p.add_argument("--seeds", default=None, help="seeds to run, e.g. 0-4 or 0,3 (default: the "
-                   "file's)")
+    p.add_argument("--seeds", default=None,
+                   help="seeds to run, e.g. 0-4 or 0,3 (none: the file's seeds)")
     p.add_argument("--out", type=Path, default=None,
-                   help="run folder (default experiments/results/<name>-<rule>)")
+                   help="run folder (none: experiments/results/<name>-<rule>)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE",
                    help="override a key of the file, e.g. protocol.aggregation=average "
                    "(repeatable; the value is read as TOML)")
     p.add_argument("--frameworks", default=None,
-                   help="comma-separated subset, e.g. dppdl,standalone (standalone always runs)")
+                   help="comma-separated subset, e.g. dppdl,standalone (standalone always runs; "
+                   "none: the file's frameworks)")
     p.add_argument("--data-dir", default=None,
                    help="MNIST IDX folder (overrides [data] mnist_dir; full MNIST for P30/P50)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                   help=f"preparations and baseline results (default {DEFAULT_CACHE})")
+                   help="cached preparations (standalone models, DPGAN samples) and baseline "
+                   "results, reused across runs and rules")
     p.add_argument("--no-cache", action="store_true", help="compute everything afresh")
     p.add_argument("--rpc-url", default=None,
                    help="deploy on this devnet (Anvil dev key) instead of a fresh Anvil")
@@ -47,13 +49,14 @@ def add_experiment_commands(sub: Any) -> None:
                    help="plain lines instead of a progress bar")
     p.add_argument("--jobs", type=int, default=1,
                    help="seeds run side by side in this many processes, one torch thread and "
-                   "one Anvil each (default 1; 2 on an idle 2-core machine)")
+                   "one Anvil each (2 on an idle 2-core machine)")
     p.set_defaults(func="client.cli.experiment:cmd_run")
 
     p = esub.add_parser("list", help="the experiment files and how far their runs are")
-    p.add_argument("--dir", type=Path, default=EXPERIMENTS_DIR)
+    p.add_argument("--dir", type=Path, default=EXPERIMENTS_DIR,
+                   help="folder of the experiment files (*.toml) to list")
     p.add_argument("--results", type=Path, default=None,
-                   help="results folder (default <dir>/results)")
+                   help="folder of their run folders (none: <dir>/results)")
     p.set_defaults(func="client.cli.experiment:cmd_list")
 
     p = esub.add_parser("report", help="rewrite a run folder's summary, table and plots, or "

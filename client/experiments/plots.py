@@ -96,6 +96,8 @@ def write_plots(summary: Mapping[str, Any], docs: Sequence[Mapping[str, Any]],
                                      ("gain.png", "gain", "gain over own equal-compute "
                                       "standalone (points)")):
         shown = [n for n in names if not (column == "gain" and n == "standalone")]
+        if not shown:
+            continue  # a standalone-only run has no gain to plot
         cols = min(3, len(shown))
         nrows = (len(shown) + cols - 1) // cols
         fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)

@@ -53,6 +53,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, chain: Chain) -> Iterator
         tuple[Path, Path, dict[str, Any]]]:
     """Run the tiny experiment once for the session: (run folder, cache folder, summary)."""
     root = tmp_path_factory.mktemp("experiment")
-    out, cache = root / "results" / "tiny-paper", root / "cache"
-    summary = run_experiment(tiny_config(), out=out, cache_dir=cache, chain=chain, rich=False)
+    config = tiny_config()
+    out, cache = root / "results" / config.run_label(), root / "cache"
+    summary = run_experiment(config, out=out, cache_dir=cache, chain=chain, rich=False)
     yield out, cache, summary
