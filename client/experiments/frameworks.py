@@ -104,30 +104,93 @@ def prepare_seed(config: ExperimentConfig, seed: int, *, cache_dir: Path | None,
                  say: Say) -> SeedSetup:
     """Cut the data, prepare every party (cached) and build the baselines' experiment."""
     from client.consortium import plan_parties
-    from trainer.baselines import Experiment
-    from trainer.constants import party_seed
-    from trainer.partitions import make_partition
     from trainer.training import set_torch_threads
 
     set_torch_threads(config.threads)
     pool = load_pool(config, seed)
     spec = config.spec(seed)
     plans = plan_parties(spec, pool=pool, cache_dir=cache_dir, progress=say)
-    partition = make_partition(config.setting, pool.train, config.parties, seed=seed,
-                               per_party=config.per_party)
+    experiment = baseline_experiment(spec, plans[0].settings, pool)
+    setup = SeedSetup(config, seed, pool, experiment.partition, plans, experiment,
+                      pool_digest(pool))
+    check_alignment(setup)
+    return setup
+
+
+def baseline_experiment(spec: Any, settings: Any, pool: Any) -> Any:
+    """Return the baselines' :class:`trainer.baselines.Experiment` of a consortium.
+
+    The partition is the one :func:`client.shards.make_shards` cuts for ``spec`` from
+    ``pool``, the model, w0 and training settings are the protocol parties' (``settings``,
+    a :class:`client.compose.PartySettings`), and every party shuffles with its protocol
+    seeds, so a baseline party trains on exactly the example order its protocol twin does.
+    """
+    from trainer.baselines import Experiment
+    from trainer.constants import party_seed
+    from trainer.partitions import make_partition
+
+    partition = make_partition(spec.setting, pool.train, spec.parties, seed=spec.seed,
+                               per_party=spec.per_party)
+    seed = int(spec.seed)
 
     def protocol_seed(party: int, round_: int) -> int:
         # client.learner.ModelLearner pretrains with its party seed and trains round r with
         # party seed + r: the baselines shuffle the same way.
         return party_seed(seed, party) + round_
 
-    experiment = Experiment(
-        config.model, pool, partition, plans[0].settings.train(), rounds=config.rounds,
-        seed=seed, progress=False, train_seed=protocol_seed,
-    )
-    setup = SeedSetup(config, seed, pool, partition, plans, experiment, pool_digest(pool))
-    check_alignment(setup)
-    return setup
+    return Experiment(settings.model, pool, partition, settings.train(),
+                      rounds=int(settings.rounds), seed=seed, progress=False,
+                      train_seed=protocol_seed)
+
+
+def equal_compute_standalone(spec: Any, plans: list[Any], pool: Any | None = None) -> Any:
+    """Train every honest party of a consortium alone at the protocol's compute.
+
+    Runs :func:`trainer.baselines.run_standalone` on :func:`baseline_experiment`: from the
+    same w0, ``pretrain_epochs`` then ``rounds`` x ``local_epochs`` on the party's own shard
+    with its protocol seeds. ``curves[i][k - 1]`` is then party i alone after as many epochs
+    as it trained in k rounds of the protocol.
+
+    Parameters
+    ----------
+    spec : ConsortiumSpec
+        The consortium (partition, seed, rounds).
+    plans : list of PartyPlan
+        Its prepared parties (honest first): their shards and pre-collaboration accuracies
+        are checked against the baseline's.
+    pool : Pool, optional
+        The pool the shards were cut from (default: the spec's default pool).
+
+    Returns
+    -------
+    BaselineResult
+        The standalone baseline (``standalone_accuracies`` = after pretraining).
+
+    Raises
+    ------
+    AlignmentError
+        If a shard is not its partition cell, or the pretraining does not reproduce a
+        party's prepared standalone accuracy (the two would not be the same party).
+    """
+    from trainer.baselines import run_standalone
+    from trainer.data import default_pool
+
+    if pool is None:
+        pool = default_pool(test_size=spec.test_size, seed=spec.seed, mnist_dir=spec.mnist_dir)
+    exp = baseline_experiment(spec, plans[0].settings, pool)
+    for i, plan in enumerate(plans[: spec.parties]):
+        data = exp.partition.party_data(pool.train, i)
+        if not (np.array_equal(plan.shard.train.x, data.x)
+                and np.array_equal(plan.shard.train.y, data.y)):
+            raise AlignmentError(f"party {i}: its shard is not its partition cell")
+    result = run_standalone(exp)
+    for i, plan in enumerate(plans[: spec.parties]):
+        if result.standalone_accuracies[i] != plan.prepared.standalone_accuracy:
+            raise AlignmentError(
+                f"party {i}: training alone from w0 gives {result.standalone_accuracies[i]:.4f}"
+                f" after pretraining, its preparation {plan.prepared.standalone_accuracy:.4f}"
+            )
+    return result
 
 
 def check_alignment(setup: SeedSetup) -> None:
