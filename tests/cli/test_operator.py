@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from client.chain.anvil import AnvilNode
-from client.chain.deployments import Deployment
 from client.chain.records import LedgerParams
-from client.cli.chain_cmds import deployment_differences
 from client.cli.parser import build_parser
 from tests.cli.conftest import REPO, assert_one_line_error, cli_env, fppdl
 
@@ -119,22 +117,21 @@ def test_party_code_uses_no_dev_only_rpc() -> None:
                 )
 
 
-def _record(params: LedgerParams, block: int) -> Deployment:
-    return Deployment("001_deploy_ledger", "ConsortiumLedger", "0x" + "1" * 40, block,
-                      "0x", "abi", params.as_json())
-
-
 def test_deployment_comparison_ignores_the_absolute_deadline() -> None:
-    recorded = _record(LedgerParams(model_size=10, registration_deadline=1005), block=6)
+    recorded = LedgerParams(model_size=10, registration_deadline=1005)
     # the same settings one hour later: another absolute deadline, the same length
     again = LedgerParams(model_size=10, registration_deadline=5005)
-    assert deployment_differences(recorded, again, registration_blocks=1000) == {}
+    assert recorded.differences(again) == {}
     changed = LedgerParams(model_size=10, registration_deadline=5005, request_blocks=30,
                            max_parties=4)
-    assert deployment_differences(recorded, changed, 1000) == {
-        "request_blocks": (100, 30), "max_parties": (50, 4)
+    assert recorded.differences(changed) == {
+        "request_blocks": (recorded.request_blocks, 30),
+        "max_parties": (recorded.max_parties, 4),
     }
-    assert deployment_differences(recorded, again, 200) == {"registration_blocks": (1000, 200)}
+    shorter = LedgerParams(model_size=10, registration_blocks=200)
+    assert recorded.differences(shorter) == {
+        "registration_blocks": (recorded.registration_blocks, 200)
+    }
 
 
 def test_deploy_with_other_settings_names_them_and_fails_unless_forced(
