@@ -46,8 +46,9 @@ if TYPE_CHECKING:
     from client.compose import PartySettings
     from client.consortium import ConsortiumSpec
 
-#: Bumped whenever the runner changes what a seed's numbers mean, so old results are redone.
-RUNNER_VERSION = 1
+#: Bumped whenever the runner changes what a seed's numbers mean, so old results are redone
+#: (2: ledger v2, double masking and minUploaders; the baselines' cache is redone with it).
+RUNNER_VERSION = 2
 
 #: Every framework the runner knows, in the order it runs and reports them.
 FRAMEWORK_NAMES = ("dppdl", "standalone", "centralized", "dssgd", "fedavg", "cgsv")
