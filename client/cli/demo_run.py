@@ -22,9 +22,11 @@ from client.chain.anvil import AnvilNode
 from client.chain.devnet import DEV_KEY, is_devnet
 from client.chain.ledger import Ledger
 from client.cli.output import Reporter
+from client.cli.report import add_equal_compute
 from client.cli.runs import write_run, write_secret
 from client.compose import PartySettings, prepare_party
 from client.consortium import DEFAULT_BLOCKS, Consortium, ConsortiumSpec, PartyPlan
+from client.experiments.frameworks import equal_compute_standalone
 from client.identity import PartyIdentity
 from client.keystore import SIGNING_KEY_FILE, create_keystore, load_identity
 from client.node import NodeSettings, save_settings, state_dir
@@ -138,6 +140,10 @@ def run_consortium(
     say(f"phase 4/4: registration, benchmarking and {args.rounds} rounds ({clock})")
     consortium.run(progress=say, real_clock=args.real_clock)
     results = consortium.results()
+    say("alone at equal compute: each party trained alone from w0 for the epochs it trained")
+    alone = equal_compute_standalone(spec, plans)
+    add_equal_compute(results, [list(c) for c in alone.curves],
+                      list(alone.standalone_accuracies))
     results["settings"] = {k: getattr(args, k) for k in (
         "parties", "rounds", "setting", "model", "seed", "per_party", "aggregation",
         "local_epochs", "pretrain_epochs", "dpgan_epochs", "dpgan_width", "real_clock")}

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from client.chain.records import LedgerParams
+from client.cli.experiment import add_experiment_commands
 from client.protocol.aggregation import DEFAULT_RULE, rule_names
 from trainer.constants import (
     DEFAULT_DPGAN_EPOCHS,
@@ -357,4 +358,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_commands(sub)
     add_party_commands(sub)
     add_inspect(sub)
+    add_experiment_commands(sub)
     return parser

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -31,6 +32,7 @@ from tests.cli.conftest import (
     cli_env,
     fppdl,
 )
+from trainer.fairness import pearson
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -69,11 +71,29 @@ def test_demo_writes_results_plots_and_table(demo: Demo) -> None:
         # Every demo party is honest: even at these tiny settings nobody is voted out.
         assert not row["removed"]
         assert len(row["accuracy_per_round"]) == 2
+        # alone at equal compute: pretraining + as many rounds of local epochs, from w0
+        assert 0.0 <= row["alone_accuracy"] <= 1.0
+        assert row["gain"] == pytest.approx(row["final_accuracy"] - row["alone_accuracy"],
+                                            abs=1e-6)
+    gains = [row["gain"] for row in r["parties"]]
+    by_gain = r["fairness"]["pearson_gain"]
+    assert by_gain is None or -1.0 <= by_gain <= 1.0
+    if by_gain is not None:
+        assert by_gain == pytest.approx(pearson(
+            [row["sharing_level"] for row in r["parties"]], gains), abs=1e-9)
     for png in ("fairness.png", "accuracy.png"):
         data = (demo.folder / png).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 2000
     out = demo.result.stdout
     assert "fppdl consortium results" in out and "fairness: Pearson(sharing_level" in out
+    assert "Pearson(sharing_level, gain)" in out and "gain over alone at equal compute" in out
+    assert "(equal compute)" in out
+    # piped, the report (tables included) stays within 80 columns
+    report = out[out.index("fppdl consortium results"):out.index("points conserved:")]
+    assert max(len(line) for line in report.splitlines()) <= 80
+    for row in r["parties"]:
+        assert f"{100 * row['alone_accuracy']:.2f}%" in report
+        assert f"{100 * row['gain']:+.2f} pt" in report
     assert f"{r['transactions']} transactions, {r['gas']} gas" in out
     # every party got its own encrypted keystore; the password file is private
     for i in range(3):
@@ -82,6 +102,36 @@ def test_demo_writes_results_plots_and_table(demo: Demo) -> None:
     password = (demo.folder / "demo-password").read_text().strip()
     assert password not in out + demo.result.stderr
     assert password not in (demo.folder / "results.json").read_text()
+
+
+def test_report_stays_in_80_columns_with_or_without_equal_compute(demo: Demo) -> None:
+    import io
+
+    from rich.console import Console
+
+    from client.cli.report import print_results
+
+    def report(results: dict[str, Any]) -> str:
+        buffer = io.StringIO()
+        print_results(results, Console(file=buffer, width=80, highlight=False))
+        return buffer.getvalue()
+
+    # twelve parties (two-digit names) of the demo's rows
+    rows = [dict(demo.results["parties"][i % 3], name=f"party{i}") for i in range(12)]
+    many = dict(demo.results, parties=rows)
+    text = report(many)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for header in ("(equal compute)", "gain", "credibility", "downloads", "balance"):
+        assert header in text, header
+    assert "party11" in text
+    # `consortium up`'s results carry no equal-compute model: no such columns, no gain line
+    bare = dict(many, parties=[{k: v for k, v in r.items() if k not in ("alone_accuracy", "gain")}
+                               for r in rows],
+                fairness={k: v for k, v in demo.results["fairness"].items()
+                          if k != "pearson_gain"})
+    text = report(bare)
+    assert "(equal compute)" not in text and "gain" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 def test_inspect_agrees_with_cast(demo: Demo) -> None:
@@ -269,8 +319,10 @@ def test_consortium_status_of_the_demo(demo: Demo) -> None:
     assert view["ledger"] == demo.ledger and view["round"] == 3
     names = set(view["names"].values())
     assert names == {"party0", "party1", "party2"}
-    # The ledger's last round is over: the consortium is finished and waits on nobody.
-    assert view["expected"] == [] and view["summary"] == "round 3: finished"
+    # The ledger runs a fixed number of rounds: after the demo's last one it is finished and
+    # waits on nobody.
+    assert view["phase"] == "finished" and view["expected"] == [] == view["waiting_on"]
+    assert view["summary"] == "round 3: finished"
     text = fppdl("consortium", "status", demo.folder)
     assert text.returncode == 0 and "last round is over" in text.stdout
     assert "waiting on" not in text.stdout

@@ -17,6 +17,7 @@ fairness report only.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -56,7 +57,11 @@ def update_reputation(reputation: np.ndarray, phi: np.ndarray) -> np.ndarray:
 
 
 def run_cgsv(
-    exp: Experiment, *, beta: float = DEFAULT_BETA, gamma: float = DEFAULT_GAMMA
+    exp: Experiment,
+    *,
+    beta: float = DEFAULT_BETA,
+    gamma: float = DEFAULT_GAMMA,
+    standalone: Sequence[float] | None = None,
 ) -> BaselineResult:
     """Run CGSV; returns each party's model accuracy per round and standalone accuracies.
 
@@ -68,11 +73,15 @@ def run_cgsv(
         Altruism degree: larger beta gives low-reputation parties a larger share of g.
     gamma : float
         Norm every party's update is rescaled to before aggregation.
+    standalone : sequence of float, optional
+        The parties' standalone accuracies when the caller has them (a sweep over beta);
+        by default they are computed by pretraining each party, which CGSV itself never uses.
     """
     if not beta > 0 or not gamma > 0:
         raise TrainingConfigError(f"beta and gamma must be > 0, got {beta}, {gamma}")
     w0 = w0_of(exp)
-    _, standalone = pretrain_parties(exp, w0)
+    if standalone is None:
+        _, standalone = pretrain_parties(exp, w0)
     # All agents start from w0, as in the authors' code: with equal rewards they then hold
     # the same model, like FedAvg; starting from different pretrained models they never
     # merge and the normalised aggregate steps oscillate.

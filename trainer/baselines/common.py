@@ -7,7 +7,7 @@ Each party's model starts from the same ``w0`` (``torch.manual_seed(seed)`` befo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,11 @@ class Experiment:
         Seeds w0 and every party's shuffling.
     progress : bool
         Show a tqdm progress bar over rounds.
+    train_seed : callable, optional
+        ``train_seed(party, round_)`` gives the shuffling seed of party ``party``'s training
+        in round ``round_`` (0 is the pretraining); by default :func:`party_seed`. An
+        experiment that compares a baseline with the protocol passes the protocol parties'
+        seeds here, so both train on the same example order.
     """
 
     model: str
@@ -52,6 +57,7 @@ class Experiment:
     rounds: int = 10
     seed: int = 0
     progress: bool = False
+    train_seed: Callable[[int, int], int] | None = None
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -80,9 +86,15 @@ class Experiment:
             epochs=epochs,
             lr=self.config.lr,
             batch_size=self.config.batch_size,
-            seed=party_seed(self.seed, party, round_),
+            seed=self.seed_of(party, round_),
             lr_decay=self.config.lr_decay,
         )
+
+    def seed_of(self, party: int, round_: int) -> int:
+        """Return the shuffling seed of party ``party``'s training in round ``round_``."""
+        if self.train_seed is not None:
+            return self.train_seed(party, round_)
+        return party_seed(self.seed, party, round_)
 
     def accuracy(self, model: nn.Module) -> float:
         """Test accuracy on the pool's held-out split."""

@@ -10,6 +10,8 @@ a round sees everybody's uploads, which is why the protocol is unfair (seed 001,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from trainer.baselines.common import BaselineResult, Experiment, transpose, w0_of
@@ -22,7 +24,10 @@ DEFAULT_THETA_D = 1.0
 
 
 def run_dssgd(
-    exp: Experiment, *, theta_u: float = DEFAULT_THETA_U, theta_d: float = DEFAULT_THETA_D
+    exp: Experiment,
+    *,
+    theta_u: float | Sequence[float] = DEFAULT_THETA_U,
+    theta_d: float = DEFAULT_THETA_D,
 ) -> BaselineResult:
     """Run round-robin DSSGD; returns each party's local-model accuracy per round.
 
@@ -31,12 +36,18 @@ def run_dssgd(
     exp : Experiment
         The setup; parties start from w0 (pretraining is skipped: a full download would
         overwrite it).
-    theta_u : float
-        Upload rate, fraction of the local change shared (paper: 0.1).
+    theta_u : float or sequence of float
+        Upload rate, fraction of the local change shared (paper: 0.1); one rate per party
+        (e.g. the sharing levels of the ``different`` setting) when a sequence.
     theta_d : float
         Download rate, fraction of the global parameters fetched (most-updated first).
     """
-    if not (0 < theta_u <= 1 and 0 < theta_d <= 1):
+    rates = ([float(theta_u)] * exp.n_parties if isinstance(theta_u, int | float)
+             else [float(t) for t in theta_u])
+    if len(rates) != exp.n_parties:
+        raise TrainingConfigError(f"need one upload rate per party ({exp.n_parties}), got "
+                                  f"{len(rates)}")
+    if not (all(0 < t <= 1 for t in rates) and 0 < theta_d <= 1):
         raise TrainingConfigError(f"theta_u and theta_d must lie in (0, 1], got {theta_u}, "
                                   f"{theta_d}")
     w0 = w0_of(exp)
@@ -47,7 +58,7 @@ def run_dssgd(
         model = exp.initial_model()
         set_flat(model, w0)
         models.append(model)
-    n_up = count_for_fraction(w0.shape[0], theta_u)
+    n_up = [count_for_fraction(w0.shape[0], t) for t in rates]
     n_down = count_for_fraction(w0.shape[0], theta_d)
     per_round: list[list[float]] = []
     for round_ in exp.round_iter("dssgd"):
@@ -61,7 +72,7 @@ def run_dssgd(
             set_flat(model, local)
             exp.train(model, party, round_, exp.config.local_epochs)
             delta = get_flat(model) - local
-            selected = topk_indices(delta, n_up)
+            selected = topk_indices(delta, n_up[party])
             global_w[selected] += delta[selected]
             update_counts[selected] += 1
         per_round.append([exp.accuracy(m) for m in models])
