@@ -777,6 +777,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=RESULT)
     p.add_argument("--cache-dir", type=Path, default=CACHE)
     p.add_argument("--plot", action="store_true", help="only redraw the plot from --out")
+    p.add_argument("--merge", nargs="*", type=Path, default=[],
+                   help="merge these results files into --out first (then run or plot)")
     p.add_argument("--plot-path", type=Path, default=PLOT)
     return p
 
@@ -792,8 +794,11 @@ def _seeds(text: str) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep; print the JSON summary of this invocation; return the exit status."""
     args = _parser().parse_args(argv)
-    data = load_results(args.out)
     produced: list[tuple[str, dict[str, Any]]] = []
+    for other in args.merge:
+        extra = load_results(other)
+        produced.extend((table, r) for table in TABLE_KEYS for r in extra.get(table, []))
+    data = save(args.out, produced) if produced else load_results(args.out)
     if args.plot:
         rebuild_summary(data)
         plot(data, args.plot_path)

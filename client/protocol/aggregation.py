@@ -547,3 +547,31 @@ class MarketRule:
         note = f"change norm {norm:.4g} scaled to {bound:.4g}" if clipped else ""
         new = (params.astype(np.float64) + change).astype(np.float32)
         return AggregationOutcome(new, int(bought.sum()), clipped, False, note)
+
+
+@register_rule("precision")
+@dataclass(frozen=True)
+class PrecisionRule(MarketRule):
+    """The market rule at the settings the clear-sum sweep chose (issue 13): precision for points.
+
+    Every uploader sells every requester that pays it anything its full share of parameters
+    (``floor(level |w|)`` positions, its largest-magnitude update entries); what the payment
+    buys is *precision*: a payment of ``p`` points to an uploader whose cap is ``c`` gets the
+    values with uniform multiplicative noise of relative standard deviation
+    ``noise * (1 - p / c)`` (none at the cap) and weight ``size / (1 + discount * s^2)``; the
+    receiver takes the data-size-weighted mean of its own and the bought values. With the
+    ``constant`` budget policy at fraction 1 every party offers its whole balance each round,
+    which makes a party buy ``min(own level, uploader level) |w|`` points' worth from every
+    uploader, so a party sharing less than an uploader pays less than the cap and gets a
+    noisier, lighter copy. The noise cannot be removed from the sum, which is why a receiver
+    cannot re-weight its way to a clean copy; the discount makes the default weighting a best
+    response (see benchmarks/results/rule_sweep.json, incentive_compatibility).
+    """
+
+    weighting: str = "size"
+    quantity: str = "cap"
+    noise: float = 6.0
+    noise_curve: str = "linear"
+    discount_noisy: float = 2.0
+    noise_dist: str = "uniform"
+    name: str = "precision"

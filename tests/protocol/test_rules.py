@@ -12,6 +12,7 @@ from client.protocol.aggregation import (
     NOISE_CLIP,
     SIZE_SCALE,
     MarketRule,
+    PrecisionRule,
     Registration,
     RuleContext,
     UnknownRule,
@@ -315,3 +316,25 @@ def test_noisy_copies_are_discounted_and_the_sum_is_their_weighted_mean() -> Non
             num = 600 * params[0][p] + sum(w * x for w, x in sold)
             expected[p] = num / (600 + sum(w for w, _ in sold))
     np.testing.assert_allclose(outcome.params, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_precision_rule_is_the_market_rule_at_the_chosen_settings() -> None:
+    rule = make_rule("precision")
+    assert isinstance(rule, PrecisionRule) and rule.name == "precision"
+    same = MarketRule(weighting="size", quantity="cap", noise=6.0, noise_curve="linear",
+                      discount_noisy=2.0, noise_dist="uniform")
+    deltas, params = _vectors(11, 2)
+    reg = _reg(600, 4)
+    cap = reg.upload_cap(SIZE)
+    for points in (cap, cap // 2, 1):
+        ctx = RuleContext(5, b"\x02" * 20, b"d", receiver_info=_reg(300, 1), sender_info=reg,
+                          noise_seed=b"n" * 32)
+        a = rule.encode(delta=deltas[1], params=params[1], entries=points, context=ctx)
+        b = same.encode(delta=deltas[1], params=params[1], entries=points, context=ctx)
+        np.testing.assert_array_equal(a, b)
+        assert int(np.count_nonzero(a[SIZE:])) == cap  # any payment buys the whole cap ...
+        weight = a[SIZE:].max()
+        assert weight == (600 if points == cap else max(  # ... at a precision it pays for
+            1, round(600 / (1 + 2.0 * (6.0 * (1 - points / cap)) ** 2))))
+    with pytest.raises(UnknownRule):
+        make_rule("precision", {"noise": -1.0})
