@@ -27,6 +27,7 @@ module.exports = {
     version: SOLC_VERSION,
     settings: {
       evmVersion: "cancun",
+      viaIR: true,
       optimizer: { enabled: true, runs: 200 },
     },
   },

@@ -4,10 +4,15 @@ For n in {4, 5, 15, 30, 50} every party sends one DOWNLOAD (n-1 uploaders) and o
 (n-1 requesters) per round; for n = 5 the consortium runs 5 rounds and the total per party is
 compared with BlockFLow's ~14.7M gas per agent (5 agents x 5 rounds); goal <= 1.47M.
 Prints one JSON object and writes it to benchmarks/results/gas.json.
+
+``--label TEXT`` names the ledger version measured; ``--baseline FILE`` (an earlier gas.json)
+adds its per-party-per-round figures and the ratio of the new ones to them, with the verdict
+against the 10% limit that a round without disputes may rise over that baseline.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import statistics
@@ -17,7 +22,7 @@ from pathlib import Path
 from eth_account import Account
 
 from client.chain.anvil import AnvilNode, start_anvil
-from client.chain.compile import EVM_VERSION, load_artifact
+from client.chain.compile import EVM_VERSION, VIA_IR, load_artifact
 from client.chain.ledger import Ledger, connect
 from client.chain.records import LedgerParams
 
@@ -28,6 +33,8 @@ BLOCKFLOW_ANCHOR = 14_700_000
 GOAL = BLOCKFLOW_ANCHOR // 10
 SEED = 2020
 RESULT = Path(__file__).resolve().parent / "results" / "gas.json"
+#: A round without disputes may cost at most this much more than the baseline ledger.
+BASELINE_LIMIT = 1.10
 
 
 def run_consortium(
@@ -36,7 +43,7 @@ def run_consortium(
     """Deploy, register n parties, run `rounds` full rounds; return gas figures and totals."""
     w3 = connect(node.rpc_url)
     accounts = [Account.from_key(k) for k in node.dev_private_keys[1 : n + 1]]
-    params = LedgerParams(model_size=MODEL_SIZE, min_parties=2, max_parties=n,
+    params = LedgerParams(model_size=MODEL_SIZE, min_parties=3, max_parties=n,
                           registration_deadline=int(w3.eth.block_number) + 10 * n)
     base, deploy_receipt = Ledger.deploy(w3, Account.from_key(node.dev_private_keys[0]), params)
     ledgers = [base.with_account(a) for a in accounts]
@@ -45,7 +52,8 @@ def run_consortium(
     for i, ledger in enumerate(ledgers):
         # Imbalanced shards as in the authors' code: 600 n U(0.1, 0.9) samples, 10% released.
         size = max(10, int(600 * n * rng.uniform(0.1, 0.9) / n))
-        receipt = ledger.register(bytes(32), size, max(1, size // 10), (i + 1).to_bytes(32, "big"))
+        receipt = ledger.register(bytes(range(32)), size, max(1, size // 10),
+                                  (i + 1).to_bytes(32, "big"))
         register_gas.append(receipt.gas_used)
     close_gas = ledgers[0].close_registration().gas_used
     votes: list[int] = [ledger.close_round().gas_used for ledger in ledgers]
@@ -97,8 +105,36 @@ def linear_fit(xs: list[float], ys: list[float]) -> dict[str, float]:
             "r_squared": round(1 - ss_res / ss_tot, 6)}
 
 
-def main() -> int:
+def compare(result: dict[str, object], baseline: dict[str, object]) -> dict[str, object]:
+    """Per-party-per-round gas of ``result`` against ``baseline``, per n and at n = 5 x 5."""
+    new_n = result["per_n"]
+    old_n = baseline["per_n"]
+    assert isinstance(new_n, dict) and isinstance(old_n, dict)
+    ratios = {
+        n: round(new_n[n]["per_party_per_round_mean"] / old_n[n]["per_party_per_round_mean"], 4)
+        for n in new_n if n in old_n
+    }
+    new5, old5 = result["n5_r5"], baseline["n5_r5"]
+    assert isinstance(new5, dict) and isinstance(old5, dict)
+    total_ratio = round(new5["per_party_total_max"] / old5["per_party_total_max"], 4)
+    worst = max([*ratios.values(), total_ratio])
+    return {
+        "ledger": baseline.get("ledger", "unlabelled"),
+        "per_party_per_round_mean": {n: old_n[n]["per_party_per_round_mean"] for n in ratios},
+        "n5_r5_per_party_total_max": old5["per_party_total_max"],
+        "ratio_per_party_per_round_mean": ratios,
+        "ratio_n5_r5_per_party_total_max": total_ratio,
+        "limit": BASELINE_LIMIT,
+        "within_limit": worst <= BASELINE_LIMIT,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print and write the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", default="unlabelled", help="ledger version measured")
+    parser.add_argument("--baseline", type=Path, help="an earlier gas.json to compare with")
+    args = parser.parse_args(argv)
     rng = random.Random(SEED)
     node = start_anvil(accounts=max(SIZES) + 1)
     try:
@@ -115,8 +151,10 @@ def main() -> int:
     votes = ROUNDS_AT_5 * table["5"]["close_round_vote_gas_mean"]
     xs = [float(n) for n in SIZES]
     ys = [float(table[str(n)]["per_party_per_round_mean"]) for n in SIZES]
-    result = {
+    result: dict[str, object] = {
         "benchmark": "gas",
+        "ledger": args.label,
+        "via_ir": VIA_IR,
         "what": "gas per party per round = its DOWNLOAD (n-1 uploaders) + UPLOAD (n-1 requesters)",
         "chain": "anvil (Foundry 1.7.1)",
         "compiler": load_artifact("ConsortiumLedger").compiler,
@@ -135,6 +173,8 @@ def main() -> int:
         },
         "linear_fit_per_party_per_round_vs_n": linear_fit(xs, ys),
     }
+    if args.baseline is not None:
+        result["baseline"] = compare(result, json.loads(args.baseline.read_text()))
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     RESULT.parent.mkdir(parents=True, exist_ok=True)

@@ -1,142 +1,129 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IConsortiumLedger} from "./IConsortiumLedger.sol";
+import {ClaimsModule} from "./ClaimsModule.sol";
+import {LedgerBase} from "./LedgerBase.sol";
 
 /// @title ConsortiumLedger
-/// @notice Points ledger of one fppdl consortium (paper 001, section 3.2): registration with
-/// on-chain minting of initial points, the credible party set with quorum removal, and
-/// coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (payment) transactions.
-/// @dev Invariant: the sum over parties of balance + escrowed equals `totalPoints()` forever.
-/// Every loop is bounded by `maxParties`. Unspent escrow of a closed round is released lazily
-/// (on the party's next DOWNLOAD, or by anyone through `releaseEscrow`) so closing a round is O(1).
-contract ConsortiumLedger is IConsortiumLedger {
+/// @notice Points ledger of one fppdl consortium (paper 001, section 3.2): admission and
+/// registration with on-chain minting of initial points, the credible party set with quorum
+/// removal, and coordinator-free rounds of DOWNLOAD (escrow) and UPLOAD (delivery)
+/// transactions, for a fixed number of rounds after which the consortium is Finished. An
+/// uploader's payment stays pending until its round's dispute window closes (when the round
+/// closes); a requester may claim against a delivery with a deposit, resolved by the uploader's
+/// response and a vote of the credible set, or by deadline against the silent side.
+/// @dev Invariant: the sum over parties of balance + escrowed + pending + disputed + deposited
+/// equals `totalPoints()` at every block. Every loop is bounded by `maxParties`. Unspent escrow
+/// of a closed round and pending payments whose window closed are settled lazily (on the
+/// party's next DOWNLOAD or UPLOAD, or by anyone through `settle`) so closing a round is O(1).
+/// Admission `Open` lets any address register with self-declared sizes: it is meant for
+/// devnets and tests only; a real consortium uses `Allowlist` or `Vote`.
+contract ConsortiumLedger is LedgerBase {
     /// @notice Message kind: mutual-evaluation labels sent privately to a sample owner.
     uint8 public constant KIND_LABELS = 1;
     /// @notice Message kind: dropout-recovery streams sent to a receiver.
     uint8 public constant KIND_RECOVERY = 2;
     /// @notice Message kind: local credibility vectors or other evaluation results.
     uint8 public constant KIND_EVALUATION = 3;
+    /// @notice Message kind: a receiver's receipt, the envelopes it accepts and excludes.
+    uint8 public constant KIND_RECEIPT = 4;
+    /// @notice Message kind: a neighbour's reveal of a sender's self-mask share to the receiver.
+    uint8 public constant KIND_UNMASK = 5;
+    /// @notice Longest accepted consortium-wide settings blob, in bytes.
+    uint256 public constant MAX_SETTINGS_LENGTH = 4096;
     /// @notice Threshold mode: c_th = (num/den) / |C| (the paper's (1/n)(2/3)).
     uint8 public constant THRESHOLD_PAPER = 0;
     /// @notice Threshold mode: c_th = (num/den) / (|C|-1) (the authors' code, (1/3)/(|C|-1)).
     uint8 public constant THRESHOLD_AUTHORS = 1;
+    /// @notice Length in bytes of an X25519 public key.
+    uint256 public constant X25519_KEY_LENGTH = 32;
+    /// @notice Length in bytes of a hybrid key: X25519 (32) || ML-KEM-768 public key (1184).
+    uint256 public constant HYBRID_KEY_LENGTH = 1216;
 
-    // Requests are packed four per storage word, keyed by (round, requester, uploader index / 4):
-    // each 64-bit entry holds the amount in its low 63 bits and a fulfilled flag in the top bit,
-    // so a DOWNLOAD to n-1 uploaders writes ceil(n/4) fresh slots instead of n-1.
-    uint256 private constant _ENTRIES_PER_WORD = 4;
-    uint256 private constant _ENTRY_BITS = 64;
-    uint256 private constant _ENTRY_MASK = type(uint64).max;
-    uint256 private constant _FULFILLED = 1 << 63;
-    uint256 private constant _AMOUNT_MASK = _FULFILLED - 1;
+    // The X25519 field prime 2^255 - 19 and the two order-8 u-coordinates below it (with 0, 1
+    // and p - 1, the small-order points libsodium refuses).
+    uint256 private constant _P25519 =
+        0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed;
+    uint256 private constant _ORDER8_A =
+        0x00b8495f16056286fdb1329ceb8d09da6ac49ff1fae35616aeb8413b7c7aebe0;
+    uint256 private constant _ORDER8_B =
+        0x57119fd0dd4e22d8868e1c58c45c44045bef839c55b1d0b1248c50a3bc959c5f;
 
-    // Hot slot of a party: everything a DOWNLOAD / UPLOAD touches on the paying side.
-    struct Account {
-        uint112 balance;
-        uint112 escrowed;
-        uint32 escrowRound;
-    }
-
-    // Membership and per-round activity, one slot: rounds are uint32 in storage.
-    struct Membership {
-        Status status;
-        uint16 index;
-        uint32 lastRequestRound;
-        uint32 lastUploadRound;
-        uint32 lastNamedRound;
-        // Stored as round + 1 so that the zero default never reads as a vote for epoch 0.
-        uint32 voteMark;
-    }
-
-    struct Profile {
-        uint64 dataSize;
-        uint64 samplesReleased;
-        bytes32 samplesDigest;
-        bytes encPubKey;
-    }
-
-    struct RoundState {
-        uint64 start;
-        uint16 requestCount;
-        uint16 uploadersExpected;
-        uint16 uploadCount;
-        uint16 voteCount;
-    }
-
-
-    uint64 private immutable _modelSize;
-    uint16 private immutable _minParties;
-    uint16 private immutable _maxParties;
-    uint64 private immutable _registrationDeadline;
-    uint32 private immutable _benchmarkBlocks;
-    uint32 private immutable _requestBlocks;
-    uint32 private immutable _uploadBlocks;
-    uint32 private immutable _settleBlocks;
-    uint16 private immutable _quorumNumerator;
-    uint16 private immutable _quorumDenominator;
-    uint8 private immutable _thresholdMode;
-    uint32 private immutable _thresholdNumerator;
-    uint32 private immutable _thresholdDenominator;
-    uint32 private immutable _maxEncKeyLength;
-
-    address[] private _parties;
-    mapping(address => Account) private _accounts;
-    mapping(address => Membership) private _members;
-    mapping(address => Profile) private _profiles;
-
-    bool private _registrationClosed;
-    uint16 private _credibleCount;
-    uint64 private _currentRound;
-    uint256 private _totalPoints;
-    mapping(uint64 => RoundState) private _rounds;
-    mapping(bytes32 => uint256) private _requestWords;
-    mapping(address => bytes32) private _uploadAccumulators;
-    mapping(uint64 => mapping(address => address[])) private _reporters;
-    mapping(uint64 => mapping(address => mapping(address => bool))) private _reported;
-    mapping(bytes32 => bytes32) private _messageAccumulators;
+    uint16 private immutable _allowlistLength;
+    bytes32 private immutable _settingsDigest;
+    address private immutable _claimsModule;
 
     /// @notice Deploy a consortium ledger with immutable parameters.
     /// @param p the deployment parameters; see `IConsortiumLedger.Parameters`.
-    constructor(Parameters memory p) {
-        if (p.modelSize == 0) revert InvalidParameter("modelSize");
-        if (p.minParties < 2) revert InvalidParameter("minParties");
-        if (p.maxParties < p.minParties) revert InvalidParameter("maxParties");
-        if (p.registrationDeadline <= block.number) revert InvalidParameter("registrationDeadline");
-        if (p.benchmarkBlocks == 0) revert InvalidParameter("benchmarkBlocks");
-        if (p.requestBlocks == 0) revert InvalidParameter("requestBlocks");
-        if (p.uploadBlocks == 0) revert InvalidParameter("uploadBlocks");
-        if (p.settleBlocks == 0) revert InvalidParameter("settleBlocks");
-        if (p.quorumDenominator == 0 || p.quorumNumerator == 0) revert InvalidParameter("quorum");
-        if (p.quorumNumerator > p.quorumDenominator) revert InvalidParameter("quorum");
-        if (p.thresholdMode > THRESHOLD_AUTHORS) revert InvalidParameter("thresholdMode");
-        if (p.thresholdDenominator == 0) revert InvalidParameter("thresholdDenominator");
-        if (p.maxEncKeyLength == 0) revert InvalidParameter("maxEncKeyLength");
-        // Every amount is bounded by the total minted, at most modelSize * (n-1) * n; it must fit
-        // the 63-bit amount of a packed request entry.
-        if (uint256(p.modelSize) * p.maxParties * p.maxParties > _AMOUNT_MASK) {
-            revert InvalidParameter("modelSize");
+    /// @param allowlist the addresses admitted at deployment (empty for `Admission.Open`;
+    /// the founders for `Admission.Vote`); at most `maxParties`, distinct and nonzero.
+    /// @param settings consortium-wide settings every party must share (encoded by the
+    /// client, opaque here), at most MAX_SETTINGS_LENGTH bytes.
+    constructor(Parameters memory p, address[] memory allowlist, bytes memory settings)
+        LedgerBase(p)
+    {
+        if (settings.length > MAX_SETTINGS_LENGTH) {
+            revert SettingsTooLong(settings.length, MAX_SETTINGS_LENGTH);
         }
-        _modelSize = p.modelSize;
-        _minParties = p.minParties;
-        _maxParties = p.maxParties;
-        _registrationDeadline = p.registrationDeadline;
-        _benchmarkBlocks = p.benchmarkBlocks;
-        _requestBlocks = p.requestBlocks;
-        _uploadBlocks = p.uploadBlocks;
-        _settleBlocks = p.settleBlocks;
-        _quorumNumerator = p.quorumNumerator;
-        _quorumDenominator = p.quorumDenominator;
-        _thresholdMode = p.thresholdMode;
-        _thresholdNumerator = p.thresholdNumerator;
-        _thresholdDenominator = p.thresholdDenominator;
-        _maxEncKeyLength = p.maxEncKeyLength;
+        uint256 listed = allowlist.length;
+        if (p.admission == Admission.Open ? listed != 0 : listed == 0) {
+            revert InvalidParameter("allowlist");
+        }
+        if (listed > p.maxParties) revert InvalidParameter("allowlist");
+        // An allowlist-only consortium that can never reach minParties could never close.
+        if (p.admission == Admission.Allowlist && listed < p.minParties) {
+            revert InvalidParameter("allowlist");
+        }
+        // listed <= maxParties fits uint16.
+        _allowlistLength = uint16(listed);
+        _settings = settings;
+        bytes32 digest = keccak256(settings);
+        _settingsDigest = digest;
+        // The module holds the same parameters (the base constructor fixed the deadline in p).
+        _claimsModule = address(new ClaimsModule(p));
+        emit LedgerDeployed(p, listed, digest, settings);
+        for (uint256 i; i < listed; ++i) {
+            address party = allowlist[i];
+            if (party == address(0) || _members[party].admitted) {
+                revert InvalidParameter("allowlist");
+            }
+            _admit(party, false);
+        }
+    }
+
+    // ======================================================================== admission
+
+    /// @notice Vote to admit `candidate` (admission mode `Vote` only). The candidate is admitted
+    /// once ceil(num/den * admitted) admitted members voted for it; see `admissionQuorum`.
+    /// @dev Admitted members stay admitted during registration, so no vote goes stale.
+    /// @param candidate an address that is not admitted yet.
+    function voteToAdmit(address candidate) external {
+        if (_admission != Admission.Vote) revert AdmissionByVoteDisabled(_admission);
+        _requireOpenRegistration();
+        if (!_members[msg.sender].admitted) revert NotAdmitted(msg.sender);
+        if (candidate == msg.sender) revert SelfReference(candidate);
+        if (_members[candidate].admitted) revert AlreadyAdmitted(candidate);
+        if (_votedToAdmit[candidate][msg.sender]) {
+            revert AlreadyVotedToAdmit(msg.sender, candidate);
+        }
+        if (_admittedList.length >= _maxParties) {
+            revert AdmissionFull(_admittedList.length, _maxParties);
+        }
+        uint256 quorum = admissionQuorum();
+        _votedToAdmit[candidate][msg.sender] = true;
+        // At most maxParties admitted voters exist, so the count fits uint16.
+        uint16 votes = ++_admissionVotes[candidate];
+        emit AdmissionVoted(candidate, msg.sender, votes, quorum);
+        if (votes >= quorum) _admit(candidate, true);
     }
 
     // ======================================================================== registration
 
     /// @notice Register msg.sender as a party (the paper's init transaction).
-    /// @param encPubKey the party's encryption public key (1..maxEncKeyLength bytes).
+    /// @dev Sends exactly `registrationDeposit` wei. The key's first 32 bytes are an X25519
+    /// public key and must not have small order.
+    /// @param encPubKey the party's encryption public key: 32 bytes (X25519) or 1216 bytes
+    /// (X25519 || ML-KEM-768).
     /// @param dataSize |D_i|, the size of the party's local training set.
     /// @param samplesReleased u_i, the number of DPGAN samples released for benchmarking.
     /// @param samplesDigest digest of the stored object holding the released samples.
@@ -145,28 +132,38 @@ contract ConsortiumLedger is IConsortiumLedger {
         uint64 dataSize,
         uint64 samplesReleased,
         bytes32 samplesDigest
-    ) external {
-        _requirePhase(Phase.Registration);
-        if (block.number >= _registrationDeadline) {
-            revert RegistrationDeadlinePassed(_registrationDeadline, block.number);
-        }
-        if (_members[msg.sender].status != Status.None) revert AlreadyRegistered(msg.sender);
+    ) external payable {
+        _requireOpenRegistration();
+        Membership storage me = _members[msg.sender];
+        if (me.status != Status.None) revert AlreadyRegistered(msg.sender);
+        if (_admission != Admission.Open && !me.admitted) revert NotAdmitted(msg.sender);
         if (_parties.length >= _maxParties) revert RegistryFull(_maxParties);
-        if (encPubKey.length == 0 || encPubKey.length > _maxEncKeyLength) {
-            revert InvalidEncryptionKey(encPubKey.length, _maxEncKeyLength);
+        if (msg.value != _registrationDeposit) revert WrongDeposit(msg.value, _registrationDeposit);
+        _checkKey(encPubKey);
+        if (dataSize < _minDataSize || dataSize > _maxDataSize) {
+            revert DataSizeOutOfRange(dataSize, _minDataSize, _maxDataSize);
         }
         if (samplesReleased == 0 || samplesReleased > dataSize) {
             revert InvalidSampleCounts(dataSize, samplesReleased);
+        }
+        if (uint256(samplesReleased) * _maxSharingDenominator
+                > uint256(dataSize) * _maxSharingNumerator) {
+            revert SharingLevelTooHigh(
+                dataSize, samplesReleased, _maxSharingNumerator, _maxSharingDenominator
+            );
         }
         if (samplesDigest == bytes32(0)) revert ZeroDigest();
 
         uint256 index = _parties.length;
         _parties.push(msg.sender);
+        me.status = Status.Credible;
         // index < maxParties <= type(uint16).max, so the cast is exact.
-        _members[msg.sender].status = Status.Credible;
-        _members[msg.sender].index = uint16(index);
+        me.index = uint16(index);
+        me.depositHeld = msg.value != 0;
         _profiles[msg.sender] = Profile(dataSize, samplesReleased, samplesDigest, encPubKey);
-        emit PartyRegistered(msg.sender, index, dataSize, samplesReleased, samplesDigest, encPubKey);
+        emit PartyRegistered(
+            msg.sender, index, dataSize, samplesReleased, samplesDigest, encPubKey, msg.value
+        );
     }
 
     /// @notice Close registration and mint p_i = floor(u_i |w| (n-1) / |D_i|) to every party.
@@ -190,13 +187,31 @@ contract ConsortiumLedger is IConsortiumLedger {
             // samplesReleased <= dataSize, so the amount is at most modelSize * (n-1) < 2^80.
             uint256 amount =
                 (uint256(profile.samplesReleased) * _modelSize * (n - 1)) / profile.dataSize;
-            _accounts[party].balance = uint112(amount);
+            _accounts[party].balance = uint64(amount);
             total += amount;
             emit PointsMinted(party, amount);
         }
         _totalPoints = total;
         _rounds[0].start = uint64(block.number);
         emit RegistrationClosed(n, total, uint64(block.number) + _benchmarkBlocks);
+    }
+
+    /// @notice Withdraw msg.sender's registration deposit once the consortium is Finished (or
+    /// its registration failed: deadline passed with fewer than minParties registered).
+    /// @dev A removed party's deposit is forfeited and stays locked in the contract, so no
+    /// party gains from removing another.
+    function withdrawDeposit() external {
+        Phase current = phase();
+        if (current != Phase.Finished && !registrationFailed()) revert DepositLocked(current);
+        Membership storage me = _members[msg.sender];
+        if (me.status == Status.Removed) revert DepositForfeit(msg.sender);
+        if (!me.depositHeld) revert NothingToWithdraw(msg.sender);
+        me.depositHeld = false;
+        uint256 amount = _registrationDeposit;
+        emit DepositWithdrawn(msg.sender, amount);
+        // Effects are done before the call, so a re-entering receiver finds nothing to withdraw.
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert DepositTransferFailed(msg.sender, amount);
     }
 
     // ======================================================================== rounds
@@ -217,8 +232,10 @@ contract ConsortiumLedger is IConsortiumLedger {
         uint256 count = uploaders.length;
         if (count != amounts.length) revert LengthMismatch(count, amounts.length);
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+        if (count != 0 && count < _minUploaders) revert TooFewUploaders(count, _minUploaders);
 
-        _releaseEscrow(msg.sender);
+        Account memory account = _accounts[msg.sender];
+        _settleAccount(account, msg.sender);
         RoundState storage state = _rounds[round];
         uint256 total;
         for (uint256 j; j < count; ++j) {
@@ -228,9 +245,7 @@ contract ConsortiumLedger is IConsortiumLedger {
             if (amount == 0) revert ZeroAmount(uploader);
             Membership storage them = _members[uploader];
             if (them.status != Status.Credible) revert NotCredible(uploader);
-            if (amount > _AMOUNT_MASK) {
-                revert InsufficientPoints(msg.sender, _accounts[msg.sender].balance, amount);
-            }
+            if (amount > _AMOUNT_MASK) revert InsufficientPoints(msg.sender, account.balance, amount);
             (bytes32 key, uint256 shift) = _requestEntry(round, msg.sender, them.index);
             uint256 word = _requestWords[key];
             if ((word >> shift) & _ENTRY_MASK != 0) revert DuplicateEntry(uploader);
@@ -241,23 +256,29 @@ contract ConsortiumLedger is IConsortiumLedger {
             }
             total += amount;
         }
-        Account storage account = _accounts[msg.sender];
         if (total > account.balance) revert InsufficientPoints(msg.sender, account.balance, total);
-        // total <= balance was just checked, so neither update can wrap.
+        // total <= balance was just checked, and escrowed + balance stays below the supply.
         unchecked {
-            account.balance -= uint112(total);
-            account.escrowed += uint112(total);
+            account.balance -= uint64(total);
+            account.escrowed += uint64(total);
         }
         account.escrowRound = round32;
+        _accounts[msg.sender] = account;
         me.lastRequestRound = round32;
         ++state.requestCount;
         emit DownloadRequested(round, msg.sender, uploaders, amounts);
     }
 
     /// @notice UPLOAD transaction: commit the digests of the ciphertexts uploaded for
-    /// `requesters` and collect their escrowed points. One per credible party per round.
+    /// `requesters`; their escrowed points become the uploader's pending payment, credited
+    /// once the round closes without a claim against the delivery. One per credible party per
+    /// round.
     /// @dev Requests not listed stay open until the phase ends, then their escrow is released.
-    /// @param requesters credible parties with an open request to msg.sender this round.
+    /// The uploader's pending payment of an earlier round is credited first.
+    /// A listed requester that is no longer credible (removed since it requested) is skipped:
+    /// its request's escrow goes back to it and a `RequestSkipped` event is emitted, instead of
+    /// reverting the honest uploader's whole batch.
+    /// @param requesters parties with an open request to msg.sender this round.
     /// @param digests nonzero digests of the ciphertext objects, one per requester.
     function uploadCiphertexts(address[] calldata requesters, bytes32[] calldata digests) external {
         _requireCredible(msg.sender);
@@ -276,38 +297,59 @@ contract ConsortiumLedger is IConsortiumLedger {
         for (uint256 j; j < count; ++j) {
             address requester = requesters[j];
             if (digests[j] == bytes32(0)) revert ZeroDigest();
-            if (_members[requester].status != Status.Credible) revert NotCredible(requester);
             (bytes32 key, uint256 shift) = _requestEntry(round, requester, myIndex);
             uint256 word = _requestWords[key];
             uint256 entry = (word >> shift) & _ENTRY_MASK;
-            if (entry == 0 || entry & _FULFILLED != 0) {
+            if (entry == 0 || entry & (_FULFILLED | _SKIPPED) != 0) {
                 revert RequestNotOpen(round, requester, msg.sender);
             }
+            // The amount (low 61 bits) was checked against the total supply at request time.
+            uint64 amount = uint64(entry & _AMOUNT_MASK);
+            Account storage theirs = _accounts[requester];
+            if (_members[requester].status != Status.Credible) {
+                _requestWords[key] = word | (_SKIPPED << shift);
+                // The request escrowed `amount` in this round, and escrow of the current round
+                // only leaves by fulfilment or skip (each once), so escrowed >= amount; the
+                // balance stays below the total supply < 2^61.
+                unchecked {
+                    theirs.escrowed -= amount;
+                    theirs.balance += amount;
+                }
+                emit RequestSkipped(round, requester, msg.sender, amount);
+                continue;
+            }
             _requestWords[key] = word | (_FULFILLED << shift);
-            // entry < 2^63 was checked against the total supply at request time.
-            uint112 amount = uint112(entry);
-            // The request escrowed `amount` in this round and escrow of the current round is
-            // only released by fulfilment, so escrowed >= amount.
+            // As above: the request's escrow is still held, so escrowed >= amount.
             unchecked {
-                _accounts[requester].escrowed -= amount;
+                theirs.escrowed -= amount;
             }
             earned += amount;
         }
-        // earned <= total points < 2^112.
-        _accounts[msg.sender].balance += uint112(earned);
+        Account memory mine = _accounts[msg.sender];
+        _settleAccount(mine, msg.sender);
+        // earned and any pending of this round stay below the total supply < 2^61. A pending
+        // payment of an earlier round was just credited (its round closed), so `pending` now
+        // holds this round's payments only.
+        unchecked {
+            mine.pending += uint64(earned);
+        }
+        mine.pendingRound = round32;
+        _accounts[msg.sender] = mine;
         me.lastUploadRound = round32;
         ++_rounds[round].uploadCount;
         // A hash chain over all of the uploader's UPLOADs: one slot rewritten per round (not a
         // fresh slot per round), yet any past batch can be checked by replaying the events.
-        _uploadAccumulators[msg.sender] = keccak256(
+        bytes32 accumulator = keccak256(
             abi.encode(_uploadAccumulators[msg.sender], round, requesters, digests)
         );
-        emit CiphertextsUploaded(round, msg.sender, requesters, digests);
+        _uploadAccumulators[msg.sender] = accumulator;
+        emit CiphertextsUploaded(round, msg.sender, requesters, digests, earned, accumulator);
     }
 
     /// @notice Vote to close the current epoch (benchmarking or a round's SETTLE phase).
     /// The epoch closes when every credible party voted, or on any member's call once the
-    /// epoch's deadline block is reached; the next round then opens.
+    /// epoch's deadline block is reached; the next round then opens, or, after round
+    /// `rounds`, the consortium is Finished.
     function closeRound() external {
         _requireCredible(msg.sender);
         Phase current = phase();
@@ -332,51 +374,132 @@ contract ConsortiumLedger is IConsortiumLedger {
         }
     }
 
-    /// @notice Release `party`'s unspent escrow of a closed round back to its balance.
-    /// @dev Anyone may call; also done automatically by the party's next DOWNLOAD.
-    /// @param party the party whose escrow is released (credible or removed).
-    function releaseEscrow(address party) external {
+    /// @notice Settle `party`: release its unspent escrow of a closed round and credit its
+    /// pending payment whose dispute window closed, both to its balance.
+    /// @dev Anyone may call; also done automatically by the party's next DOWNLOAD or UPLOAD.
+    /// @param party the party to settle (credible or removed).
+    function settle(address party) external {
         if (_members[party].status == Status.None) revert NotRegistered(party);
-        if (!_releaseEscrow(party)) revert NothingToRelease(party);
+        Account memory account = _accounts[party];
+        if (!_settleAccount(account, party)) revert NothingToSettle(party);
+        _accounts[party] = account;
+    }
+
+    // ======================================================================== claims
+    // Each claim function runs in the ClaimsModule, by delegatecall on this storage.
+
+    /// @notice Claim that `uploader`'s delivery to msg.sender in `round` is bad, depositing
+    /// `claimDeposit` points; the delivery's payment is held until the claim is resolved.
+    /// @dev Accepted while `round` is the current round (after the UPLOAD, until the round
+    /// closes). The delivery is proven by the uploader's batch of this round: `previous`,
+    /// `requesters` and `digests` must reproduce its upload hash chain, which fixes the
+    /// committed digest the claim is about.
+    /// @param round the current round.
+    /// @param uploader the party that delivered.
+    /// @param kind Missing, Undecryptable or Malformed.
+    /// @param previous the uploader's hash chain value before this round's UPLOAD.
+    /// @param requesters the requesters of the uploader's UPLOAD of this round, as sent.
+    /// @param digests the digests of that UPLOAD, as sent.
+    /// @return claimId the new claim's id (from 1).
+    function fileClaim(
+        uint64 round,
+        address uploader,
+        ClaimKind kind,
+        bytes32 previous,
+        address[] calldata requesters,
+        bytes32[] calldata digests
+    ) external returns (uint256 claimId) {
+        _delegate();
+    }
+
+    /// @notice Answer a Missing claim: declare that bytes matching the committed digest are
+    /// published again, so that the credible parties can fetch and check them.
+    /// @param claimId a Filed claim against msg.sender, before its response deadline.
+    function declareRepublished(uint256 claimId) external {
+        _delegate();
+    }
+
+    /// @notice Answer an Undecryptable or Malformed claim: reveal the envelope's layer-2 key
+    /// (the envelope commits to it), so that the credible parties can check layers 2-3 and
+    /// the structure of layer 1, which stays masked.
+    /// @param claimId a Filed claim against msg.sender, before its response deadline.
+    /// @param key the envelope's 32-byte layer-2 (AES-256-GCM) key.
+    function revealKey(uint256 claimId, bytes32 key) external {
+        _delegate();
+    }
+
+    /// @notice Vote on an Answered claim: `upheld` if the uploader's response fails the check
+    /// (the claim is true), false if it passes.
+    /// @dev Only credible parties other than the two sides vote. The claim is resolved as soon
+    /// as more than half of the eligible voters (see `claimTally`) agree.
+    /// @param claimId an Answered claim, before its vote deadline.
+    /// @param upheld whether the claim is true.
+    function voteOnClaim(uint256 claimId, bool upheld) external {
+        _delegate();
+    }
+
+    /// @notice Resolve a claim after its deadline: a Filed claim the uploader did not answer
+    /// is upheld (against the silent side); an Answered claim is upheld only if more credible
+    /// voters upheld than rejected it.
+    /// @dev Anyone may call.
+    /// @param claimId a claim past its response (Filed) or vote (Answered) deadline.
+    function resolveClaim(uint256 claimId) external {
+        _delegate();
+    }
+
+    /// @notice Give up an open claim: the requester withdraws it (the claim is rejected), or
+    /// the uploader admits it (the claim is upheld).
+    /// @param claimId a Filed or Answered claim of which msg.sender is a side.
+    function concedeClaim(uint256 claimId) external {
+        _delegate();
     }
 
     // ======================================================================== credibility
 
     /// @notice Report `suspects` as low-quality parties for evaluation `epoch`.
-    /// @dev A suspect is removed once reports from ceil(num/den * |C|) distinct members name it
-    /// for the same epoch, |C| being the credible count when the deciding report arrives.
-    /// Suspects already removed are skipped, so concurrent reports do not revert.
-    /// @param epoch 0 for initial benchmarking, t for round t; at most the current round.
+    /// @dev Accepted only for the current epoch inside its assessment window (epoch 0: the
+    /// Benchmarking phase; round t: its Settle phase). A suspect is removed once credible
+    /// members that named it for the epoch reach `removalQuorum()`: reports of members removed
+    /// since they reported no longer count. Suspects already removed, or already reported by
+    /// msg.sender through an upheld claim, are skipped, so concurrent reports do not revert.
+    /// @param epoch the current epoch.
     /// @param suspects registered parties other than msg.sender.
     function reportLowQuality(uint64 epoch, address[] calldata suspects) external {
         _requireCredible(msg.sender);
-        _requireEpoch(epoch);
+        Phase current = phase();
+        Phase window = _currentRound == 0 ? Phase.Benchmarking : Phase.Settle;
+        if (epoch != _currentRound || current != window) {
+            revert ReportOutsideWindow(epoch, _currentRound, current);
+        }
         uint256 count = suspects.length;
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
+        // Logged before the removals it may cause, so a replay of the events meets the report
+        // first; any revert below undoes the whole call, event included.
+        emit LowQualityReported(epoch, msg.sender, suspects);
         for (uint256 j; j < count; ++j) {
             address suspect = suspects[j];
             if (suspect == msg.sender) revert SelfReference(suspect);
             Status status = _members[suspect].status;
             if (status == Status.None) revert NotRegistered(suspect);
-            if (_reported[epoch][suspect][msg.sender]) {
-                revert AlreadyReported(epoch, msg.sender, suspect);
-            }
-            _reported[epoch][suspect][msg.sender] = true;
+            uint8 mark = _reported[epoch][suspect][msg.sender];
+            if (mark == _BY_REPORT) revert AlreadyReported(epoch, msg.sender, suspect);
+            // Already counted from an upheld claim of this reporter: nothing to add.
+            if (mark == _BY_CLAIM) continue;
+            _reported[epoch][suspect][msg.sender] = _BY_REPORT;
             if (status == Status.Removed) continue;
-            address[] storage reporters = _reporters[epoch][suspect];
-            reporters.push(msg.sender);
-            if (reporters.length >= removalQuorum()) _remove(suspect, epoch, reporters);
+            _reporters[epoch][suspect].push(msg.sender);
+            _removeIfQuorum(epoch, suspect);
         }
-        emit LowQualityReported(epoch, msg.sender, suspects);
     }
 
     // ======================================================================== messages
 
-    /// @notice Commit digests of off-chain messages (labels, recovery streams, evaluations).
+    /// @notice Commit digests of off-chain messages (labels, recovery streams, evaluations,
+    /// receipts, unmask shares).
     /// @dev Stores a hash chain per (epoch, kind, sender) so later disputes can check any
     /// committed batch against the events.
     /// @param epoch 0 for initial benchmarking, t for round t; at most the current round.
-    /// @param kind one of KIND_LABELS, KIND_RECOVERY, KIND_EVALUATION.
+    /// @param kind one of `messageKinds()`.
     /// @param recipients registered parties receiving the messages.
     /// @param digests nonzero digests of the messages, one per recipient.
     function commitMessages(
@@ -386,8 +509,9 @@ contract ConsortiumLedger is IConsortiumLedger {
         bytes32[] calldata digests
     ) external {
         _requireCredible(msg.sender);
-        _requireEpoch(epoch);
-        if (kind < KIND_LABELS || kind > KIND_EVALUATION) revert UnknownMessageKind(kind);
+        if (!_registrationClosed) revert WrongPhase(Phase.Benchmarking, Phase.Registration);
+        if (epoch > _currentRound) revert FutureEpoch(epoch, _currentRound);
+        if (kind < KIND_LABELS || kind > KIND_UNMASK) revert UnknownMessageKind(kind);
         uint256 count = recipients.length;
         if (count != digests.length) revert LengthMismatch(count, digests.length);
         if (count > _maxParties) revert TooManyEntries(count, _maxParties);
@@ -404,29 +528,73 @@ contract ConsortiumLedger is IConsortiumLedger {
 
     // ======================================================================== views
 
-    /// @notice The deployment parameters.
-    function parameters() external view returns (Parameters memory) {
-        return Parameters(
-            _modelSize,
-            _minParties,
-            _maxParties,
-            _registrationDeadline,
-            _benchmarkBlocks,
-            _requestBlocks,
-            _uploadBlocks,
-            _settleBlocks,
-            _quorumNumerator,
-            _quorumDenominator,
-            _thresholdMode,
-            _thresholdNumerator,
-            _thresholdDenominator,
-            _maxEncKeyLength
-        );
+    /// @notice The deployment parameters (registrationDeadline is the absolute block).
+    function parameters() external view returns (Parameters memory p) {
+        p.modelSize = _modelSize;
+        p.minParties = _minParties;
+        p.maxParties = _maxParties;
+        p.rounds = _roundsTotal;
+        p.registrationBlocks = _registrationBlocks;
+        p.registrationDeadline = _registrationDeadline;
+        p.benchmarkBlocks = _benchmarkBlocks;
+        p.requestBlocks = _requestBlocks;
+        p.uploadBlocks = _uploadBlocks;
+        p.settleBlocks = _settleBlocks;
+        p.quorumNumerator = _quorumNumerator;
+        p.quorumDenominator = _quorumDenominator;
+        p.thresholdMode = _thresholdMode;
+        p.thresholdNumerator = _thresholdNumerator;
+        p.thresholdDenominator = _thresholdDenominator;
+        p.admission = _admission;
+        p.admissionQuorumNumerator = _admissionQuorumNumerator;
+        p.admissionQuorumDenominator = _admissionQuorumDenominator;
+        p.registrationDeposit = _registrationDeposit;
+        p.minDataSize = _minDataSize;
+        p.maxDataSize = _maxDataSize;
+        p.maxSharingNumerator = _maxSharingNumerator;
+        p.maxSharingDenominator = _maxSharingDenominator;
+        p.minUploaders = _minUploaders;
+        p.claimDeposit = _claimDeposit;
+        p.responseBlocks = _responseBlocks;
+        p.voteBlocks = _voteBlocks;
+        p.retentionBlocks = _retentionBlocks;
+    }
+
+    /// @notice The consortium-wide settings fixed at deployment (opaque to the ledger).
+    function settings() external view returns (bytes memory) {
+        return _settings;
+    }
+
+    /// @notice The ClaimsModule this ledger runs its claim functions in (created with it).
+    function claimsModule() external view returns (address) {
+        return _claimsModule;
+    }
+
+    /// @notice keccak256 of `settings()`.
+    function settingsDigest() external view returns (bytes32) {
+        return _settingsDigest;
+    }
+
+    /// @notice Every message kind `commitMessages` accepts, in increasing order.
+    function messageKinds() external pure returns (uint8[] memory kinds) {
+        kinds = new uint8[](KIND_UNMASK);
+        for (uint8 k; k < KIND_UNMASK; ++k) {
+            kinds[k] = k + 1;
+        }
+    }
+
+    /// @notice Block until which content delivered in `round` must stay retrievable: the
+    /// round's closing block + retentionBlocks; 0 while the round is still open.
+    /// @param round a round number.
+    function retainedUntil(uint64 round) external view returns (uint64) {
+        if (round >= _currentRound) return 0;
+        return _rounds[round + 1].start + _retentionBlocks;
     }
 
     /// @notice The current phase, derived from state and block number.
     function phase() public view returns (Phase) {
         if (!_registrationClosed) return Phase.Registration;
+        if (_finished) return Phase.Finished;
         uint64 round = _currentRound;
         if (round == 0) return Phase.Benchmarking;
         RoundState storage state = _rounds[round];
@@ -441,9 +609,17 @@ contract ConsortiumLedger is IConsortiumLedger {
         return Phase.Settle;
     }
 
-    /// @notice The current epoch: 0 during registration and benchmarking, t in round t.
+    /// @notice The current epoch: 0 during registration and benchmarking, t in round t, and
+    /// `rounds` + 1 once Finished.
     function currentRound() external view returns (uint64) {
         return _currentRound;
+    }
+
+    /// @notice Whether registration failed for good: its deadline passed with fewer than
+    /// minParties registered (deposits can then be withdrawn).
+    function registrationFailed() public view returns (bool) {
+        return !_registrationClosed && block.number >= _registrationDeadline
+            && _parties.length < _minParties;
     }
 
     /// @notice Absolute deadline blocks of `round`'s phases (benchmarking: all three equal).
@@ -482,6 +658,51 @@ contract ConsortiumLedger is IConsortiumLedger {
     /// @notice Every registered party, in registration order.
     function parties() external view returns (address[] memory) {
         return _parties;
+    }
+
+    /// @notice Every admitted address (allowlist first, then those voted in), in order.
+    function admitted() external view returns (address[] memory) {
+        return _admittedList;
+    }
+
+    /// @notice The addresses the deployer admitted (the first entries of `admitted()`).
+    function allowlist() external view returns (address[] memory list) {
+        list = new address[](_allowlistLength);
+        for (uint256 i; i < list.length; ++i) {
+            list[i] = _admittedList[i];
+        }
+    }
+
+    /// @notice Whether `party` is admitted (always true under `Admission.Open`).
+    /// @param party any address.
+    function isAdmitted(address party) external view returns (bool) {
+        return _admission == Admission.Open || _members[party].admitted;
+    }
+
+    /// @notice Votes `candidate` has received for admission.
+    /// @param candidate any address.
+    function admissionVotes(address candidate) external view returns (uint256) {
+        return _admissionVotes[candidate];
+    }
+
+    /// @notice Whether `voter` voted to admit `candidate`.
+    /// @param candidate the candidate.
+    /// @param voter the admitted member.
+    function hasVotedToAdmit(address candidate, address voter) external view returns (bool) {
+        return _votedToAdmit[candidate][voter];
+    }
+
+    /// @notice Votes that admit a candidate now: ceil(num * admitted / den).
+    function admissionQuorum() public view returns (uint256) {
+        uint256 a = _admittedList.length;
+        return (a * _admissionQuorumNumerator + _admissionQuorumDenominator - 1)
+            / _admissionQuorumDenominator;
+    }
+
+    /// @notice Whether `party` still holds a registration deposit in the contract.
+    /// @param party any address.
+    function depositHeld(address party) external view returns (bool) {
+        return _members[party].depositHeld;
     }
 
     /// @notice The credible parties, in registration order.
@@ -526,21 +747,37 @@ contract ConsortiumLedger is IConsortiumLedger {
         );
     }
 
-    /// @notice Points of `party`: spendable balance, escrow, and the part of the escrow that
-    /// belongs to a closed round and is released on the next DOWNLOAD or `releaseEscrow`.
+    /// @notice Points of `party` in every bucket: spendable `balance`; `escrowed` for its
+    /// requests; `pending` payments for its deliveries; `disputed` payments held by claims
+    /// against it; `deposited` in its own open claims. `releasable` is what its next DOWNLOAD
+    /// (or `settle`) moves to the balance: escrow of a closed round plus pending payments whose
+    /// dispute window closed, so `balance + releasable` is what that DOWNLOAD can spend.
     /// @param party any address.
     function pointsOf(address party)
         external
         view
-        returns (uint256 balance, uint256 escrowed, uint256 releasable)
+        returns (
+            uint256 balance,
+            uint256 escrowed,
+            uint256 pending,
+            uint256 disputed,
+            uint256 deposited,
+            uint256 releasable
+        )
     {
         Account storage account = _accounts[party];
+        Locks storage locks = _locks[party];
         balance = account.balance;
         escrowed = account.escrowed;
-        releasable = account.escrowRound < _currentRound ? escrowed : 0;
+        pending = account.pending;
+        disputed = locks.disputed;
+        deposited = locks.deposited;
+        if (account.escrowRound < _currentRound) releasable = escrowed;
+        if (account.pendingRound < _currentRound) releasable += pending;
     }
 
-    /// @notice Total points minted at registration; balances plus escrow always sum to it.
+    /// @notice Total points minted at registration; the buckets of `pointsOf` over all parties
+    /// always sum to it.
     function totalPoints() external view returns (uint256) {
         return _totalPoints;
     }
@@ -559,7 +796,10 @@ contract ConsortiumLedger is IConsortiumLedger {
         (bytes32 key, uint256 shift) = _requestEntry(round, requester, them.index);
         uint256 entry = (_requestWords[key] >> shift) & _ENTRY_MASK;
         if (entry == 0) return (0, RequestStatus.None);
-        status = entry & _FULFILLED != 0 ? RequestStatus.Fulfilled : RequestStatus.Open;
+        if (entry & _DISPUTED != 0) status = RequestStatus.Disputed;
+        else if (entry & _FULFILLED != 0) status = RequestStatus.Fulfilled;
+        else if (entry & _SKIPPED != 0) status = RequestStatus.Skipped;
+        else status = RequestStatus.Open;
         amount = entry & _AMOUNT_MASK;
     }
 
@@ -570,11 +810,25 @@ contract ConsortiumLedger is IConsortiumLedger {
         return _uploadAccumulators[uploader];
     }
 
-    /// @notice Members that reported `suspect` in `epoch` while it was credible.
+    /// @notice Members that reported `suspect` in `epoch` while it was credible (whether or
+    /// not they are still credible; see `credibleReportCount`).
     /// @param epoch an epoch number.
     /// @param suspect the reported party.
     function reportersOf(uint64 epoch, address suspect) external view returns (address[] memory) {
         return _reporters[epoch][suspect];
+    }
+
+    /// @notice Reports against `suspect` in `epoch` that count now: those of reporters that
+    /// are still credible. `suspect` is removed when this reaches `removalQuorum()`.
+    /// @param epoch an epoch number.
+    /// @param suspect the reported party.
+    function credibleReportCount(uint64 epoch, address suspect) public view returns (uint256) {
+        address[] storage reporters = _reporters[epoch][suspect];
+        uint256 count;
+        for (uint256 i; i < reporters.length; ++i) {
+            if (_members[reporters[i]].status == Status.Credible) ++count;
+        }
+        return count;
     }
 
     /// @notice Whether `reporter` reported `suspect` in `epoch`.
@@ -586,7 +840,49 @@ contract ConsortiumLedger is IConsortiumLedger {
         view
         returns (bool)
     {
-        return _reported[epoch][suspect][reporter];
+        return _reported[epoch][suspect][reporter] != 0;
+    }
+
+    /// @notice Number of claims filed so far (claim ids run from 1 to this).
+    function claimCount() external view returns (uint256) {
+        return _claimCount;
+    }
+
+    /// @notice Claim `claimId`.
+    /// @param claimId a claim id.
+    function claim(uint256 claimId) external view returns (Claim memory) {
+        return _claim(claimId);
+    }
+
+    /// @notice Id of the claim against `uploader`'s delivery to `requester` in `round`, or 0.
+    /// @param round a round number.
+    /// @param requester the claiming requester.
+    /// @param uploader the uploader claimed against.
+    function claimOf(uint64 round, address requester, address uploader)
+        external
+        view
+        returns (uint256)
+    {
+        return _claimOfDelivery[_deliveryKey(round, requester, uploader)];
+    }
+
+    /// @notice Votes on claim `claimId` that count now (voters still credible), and the
+    /// electorate: credible parties other than the claim's two sides. A vote resolves the
+    /// claim once one side has more than half of `eligible`.
+    /// @param claimId a claim id.
+    function claimTally(uint256 claimId)
+        external
+        view
+        returns (uint256 upheld, uint256 rejected, uint256 eligible)
+    {
+        return _tally(claimId);
+    }
+
+    /// @notice How `voter` voted on claim `claimId`: 0 not at all, 1 upheld, 2 rejected.
+    /// @param claimId a claim id.
+    /// @param voter any address.
+    function claimVote(uint256 claimId, address voter) external view returns (uint8) {
+        return _claimVotes[claimId][voter];
     }
 
     /// @notice Hash chain of message batches of `kind` sent by `sender` in `epoch`.
@@ -599,12 +895,6 @@ contract ConsortiumLedger is IConsortiumLedger {
         returns (bytes32)
     {
         return _messageAccumulators[keccak256(abi.encode(epoch, kind, sender))];
-    }
-
-    /// @notice Reports needed to remove a party now: ceil(num * |C| / den).
-    function removalQuorum() public view returns (uint256) {
-        uint256 c = _credibleCount;
-        return (c * _quorumNumerator + _quorumDenominator - 1) / _quorumDenominator;
     }
 
     /// @notice The low-quality credibility threshold c_th as numerator / denominator for a
@@ -622,28 +912,64 @@ contract ConsortiumLedger is IConsortiumLedger {
 
     // ======================================================================== internals
 
+    /// Run the current call's function in the claims module, on this contract's storage, and
+    /// return or revert with exactly what it returned or reverted with.
+    function _delegate() private {
+        address module = _claimsModule;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), module, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
+        }
+    }
+
     function _requirePhase(Phase expected) private view {
         Phase actual = phase();
         if (actual != expected) revert WrongPhase(expected, actual);
     }
 
-    function _requireCredible(address party) private view {
-        if (_members[party].status != Status.Credible) revert NotCredible(party);
+    function _requireOpenRegistration() private view {
+        _requirePhase(Phase.Registration);
+        if (block.number >= _registrationDeadline) {
+            revert RegistrationDeadlinePassed(_registrationDeadline, block.number);
+        }
     }
 
-    function _requireEpoch(uint64 epoch) private view {
-        if (!_registrationClosed) revert WrongPhase(Phase.Benchmarking, Phase.Registration);
-        if (epoch > _currentRound) revert FutureEpoch(epoch, _currentRound);
+    /// Refuse keys of the wrong length and X25519 keys of small order.
+    function _checkKey(bytes calldata key) private pure {
+        uint256 length = key.length;
+        if (length != X25519_KEY_LENGTH && length != HYBRID_KEY_LENGTH) {
+            revert InvalidEncryptionKey(length, X25519_KEY_LENGTH, HYBRID_KEY_LENGTH);
+        }
+        bytes32 raw = bytes32(key[:32]);
+        // The u-coordinate is little-endian with the top bit ignored (RFC 7748); reduce it
+        // modulo p to catch the non-canonical encodings p, p + 1 of 0 and 1 too.
+        uint256 u = _reverseBytes(uint256(raw)) & ((1 << 255) - 1);
+        if (u >= _P25519) u -= _P25519;
+        if (u <= 1 || u == _P25519 - 1 || u == _ORDER8_A || u == _ORDER8_B) {
+            revert WeakEncryptionKey(raw);
+        }
     }
 
-    function _requestEntry(uint64 round, address requester, uint16 uploaderIndex)
-        private
-        pure
-        returns (bytes32 key, uint256 shift)
-    {
-        uint256 word = uploaderIndex / _ENTRIES_PER_WORD;
-        key = keccak256(abi.encodePacked(round, requester, uint16(word)));
-        shift = (uploaderIndex % _ENTRIES_PER_WORD) * _ENTRY_BITS;
+    function _reverseBytes(uint256 v) private pure returns (uint256) {
+        v = ((v >> 8) & 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff)
+            | ((v & 0x00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff) << 8);
+        v = ((v >> 16) & 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff)
+            | ((v & 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff) << 16);
+        v = ((v >> 32) & 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff)
+            | ((v & 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff) << 32);
+        v = ((v >> 64) & 0x0000000000000000ffffffffffffffff0000000000000000ffffffffffffffff)
+            | ((v & 0x0000000000000000ffffffffffffffff0000000000000000ffffffffffffffff) << 64);
+        return (v >> 128) | (v << 128);
+    }
+
+    function _admit(address party, bool byVote) private {
+        _members[party].admitted = true;
+        _admittedList.push(party);
+        emit PartyAdmitted(party, byVote, _admittedList.length);
     }
 
     function _epochDeadline(uint64 round) private view returns (uint64) {
@@ -658,37 +984,14 @@ contract ConsortiumLedger is IConsortiumLedger {
         _currentRound = next;
         uint64 start = uint64(block.number);
         _rounds[next].start = start;
+        if (round == _roundsTotal) {
+            _finished = true;
+            emit ConsortiumFinished(round, _credibleCount);
+            return;
+        }
         uint64 requestDeadline = start + _requestBlocks;
         uint64 uploadDeadline = requestDeadline + _uploadBlocks;
         emit RoundOpened(next, requestDeadline, uploadDeadline, uploadDeadline + _settleBlocks);
     }
 
-    function _releaseEscrow(address party) private returns (bool) {
-        Account storage account = _accounts[party];
-        uint112 amount = account.escrowed;
-        if (amount == 0 || account.escrowRound >= _currentRound) return false;
-        // balance + escrowed <= total points < 2^112.
-        unchecked {
-            account.balance += amount;
-        }
-        account.escrowed = 0;
-        emit EscrowReleased(party, account.escrowRound, amount);
-        return true;
-    }
-
-    function _remove(address party, uint64 epoch, address[] storage reporters) private {
-        Membership storage member = _members[party];
-        member.status = Status.Removed;
-        --_credibleCount;
-        // Keep the round's counters about credible parties only, so phases still end early.
-        uint32 round32 = uint32(_currentRound);
-        RoundState storage state = _rounds[_currentRound];
-        if (_currentRound != 0) {
-            if (member.lastRequestRound == round32) --state.requestCount;
-            if (member.lastNamedRound == round32) --state.uploadersExpected;
-            if (member.lastUploadRound == round32) --state.uploadCount;
-        }
-        if (member.voteMark == round32 + 1) --state.voteCount;
-        emit PartyRemoved(party, epoch, reporters);
-    }
 }

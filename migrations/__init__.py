@@ -4,6 +4,6 @@
 command line is ``python -m migrations --help``.
 """
 
-from migrations.runner import StepOutcome, deploy, run_migrations
+from migrations.runner import ParametersDiffer, StepOutcome, deploy, run_migrations
 
-__all__ = ["StepOutcome", "deploy", "run_migrations"]
+__all__ = ["ParametersDiffer", "StepOutcome", "deploy", "run_migrations"]

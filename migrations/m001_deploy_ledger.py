@@ -28,6 +28,8 @@ def apply(w3: Web3, account: LocalAccount, params: LedgerParams) -> Deployment:
         Ledger deployment parameters.
     """
     ledger, receipt = Ledger.deploy(w3, account, params)
+    # Record what the chain holds (the registration length and absolute deadline it derived),
+    # so later runs compare against the deployed facts, not against what was asked.
     return Deployment(
         step=STEP,
         contract=CONTRACT,
@@ -35,5 +37,5 @@ def apply(w3: Web3, account: LocalAccount, params: LedgerParams) -> Deployment:
         block_number=receipt.block_number,
         tx_hash=receipt.tx_hash,
         abi_hash=abi_hash(load_artifact(CONTRACT).abi),
-        parameters=params.as_json(),
+        parameters=ledger.parameters().as_json(),
     )

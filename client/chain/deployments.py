@@ -16,6 +16,7 @@ from typing import Any
 from filelock import FileLock
 
 from client.chain.errors import LedgerError
+from client.chain.records import LedgerParams
 
 DEPLOYMENTS_DIR = Path(__file__).resolve().parents[2] / "deployments"
 
@@ -34,7 +35,7 @@ class Deployment:
     block_number: int
     tx_hash: str
     abi_hash: str
-    parameters: dict[str, int]
+    parameters: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object stored under the step's name."""
@@ -58,10 +59,22 @@ class Deployment:
                 block_number=int(data["blockNumber"]),
                 tx_hash=str(data["txHash"]),
                 abi_hash=str(data["abiHash"]),
-                parameters={k: int(v) for k, v in dict(data["parameters"]).items()},
+                parameters=dict(data["parameters"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DeploymentRecordError(f"malformed record for step {step!r}: {exc}") from exc
+
+    def ledger_params(self) -> LedgerParams:
+        """Return the recorded parameters as :class:`LedgerParams`.
+
+        Records written before a parameter existed get its default.
+        """
+        try:
+            return LedgerParams.from_json(self.parameters)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeploymentRecordError(
+                f"malformed parameters for step {self.step!r}: {exc}"
+            ) from exc
 
 
 def abi_hash(abi: list[dict[str, Any]]) -> str:

@@ -28,6 +28,14 @@ class TransactionFailed(LedgerError):
     """A transaction or call failed without a decodable custom error."""
 
 
+class ChainUnavailable(LedgerError, ConnectionError):
+    """The JSON-RPC node could not be reached or did not answer in time."""
+
+
+class NotALedger(LedgerError, ValueError):
+    """The address holds no ConsortiumLedger (no code, or a contract with another interface)."""
+
+
 class ContractRevert(LedgerError):
     """The contract reverted with a custom error.
 

@@ -11,20 +11,47 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import requests
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import (
+    BadFunctionCallOutput,
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    Web3RPCError,
+)
 
 from client.chain.compile import load_artifact
-from client.chain.errors import LEDGER_CONTRACT, LedgerError, TransactionFailed, decode_revert
+from client.chain.errors import (
+    LEDGER_CONTRACT,
+    ChainUnavailable,
+    LedgerError,
+    NotALedger,
+    TransactionFailed,
+    decode_revert,
+)
 from client.chain.records import (
+    Admission,
+    AdmissionVote,
+    ClaimFiling,
+    ClaimInfo,
+    ClaimKind,
+    ClaimResolution,
+    ClaimState,
+    ClaimTally,
+    ClaimVerdict,
     DownloadRequest,
     EventMeta,
+    LedgerEvent,
     LedgerParams,
     LowQualityReport,
     MessageCommitment,
@@ -41,6 +68,7 @@ from client.chain.records import (
     RoundDeadlines,
     RoundOpening,
     RoundProgress,
+    SkippedRequest,
     Snapshot,
     Upload,
 )
@@ -53,6 +81,15 @@ GAS_HEADROOM_NUM = 5
 GAS_HEADROOM_DEN = 4
 GAS_HEADROOM_FIXED = 60_000
 RECEIPT_TIMEOUT_S = 120.0
+#: Blocks per ``eth_getLogs`` query of :meth:`Ledger.events` (public nodes cap the range).
+LOG_CHUNK_BLOCKS = 10_000
+
+# What a node that is down, unreachable or too slow raises through web3's HTTP provider.
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    ProviderConnectionError,
+)
 
 
 class ReadOnlyLedger(LedgerError):
@@ -89,6 +126,40 @@ def connect(rpc_url: str, timeout_s: float = 60.0) -> Web3:
     return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
 
 
+def _endpoint(w3: Web3) -> str:
+    return str(getattr(w3.provider, "endpoint_uri", None) or "the JSON-RPC node")
+
+
+@contextmanager
+def transport(w3: Web3, address: str | None = None) -> Iterator[None]:
+    """Translate transport failures and non-ledger answers into named ledger errors.
+
+    Connection errors and timeouts become :class:`ChainUnavailable`; web3's
+    ``BadFunctionCallOutput`` (empty or undecodable return data: no contract, or not a
+    ledger, at ``address``) becomes :class:`NotALedger`. Both carry a one-line message.
+    """
+    try:
+        yield
+    except _TRANSPORT_ERRORS as exc:
+        raise ChainUnavailable(
+            f"no answer from {_endpoint(w3)} ({type(exc).__name__})"
+        ) from exc
+    except BadFunctionCallOutput as exc:
+        where = address or "the given address"
+        raise NotALedger(f"{where} is not a ConsortiumLedger on this chain") from exc
+
+
+def _plain(value: Any) -> Any:
+    """Turn web3's decoded event values into plain Python values (dicts, tuples, bytes)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (HexBytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
 def _meta(log: Any) -> EventMeta:
     return EventMeta(int(log["blockNumber"]), "0x" + bytes(log["transactionHash"]).hex(),
                      int(log["logIndex"]))
@@ -96,6 +167,16 @@ def _meta(log: Any) -> EventMeta:
 
 def _addresses(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(Web3.to_checksum_address(v) for v in values)
+
+
+def _checksum(value: str) -> str:
+    return str(Web3.to_checksum_address(value))
+
+
+def _topic_of(contract: Contract, event: str) -> bytes:
+    abi: list[Any] = list(contract.abi)
+    (entry,) = [e for e in abi if e.get("type") == "event" and e.get("name") == event]
+    return bytes(event_abi_to_log_topic(entry))
 
 
 class Ledger:
@@ -127,8 +208,10 @@ class Ledger:
         self.contract: Contract = w3.eth.contract(
             address=self.address, abi=list(abi or load_artifact(LEDGER_CONTRACT).abi)
         )
-        self._chain_id = int(w3.eth.chain_id)
+        with transport(w3):
+            self._chain_id = int(w3.eth.chain_id)
         self._params: LedgerParams | None = None
+        self._topics: dict[bytes, str] | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -149,14 +232,32 @@ class Ledger:
         """
         artifact = load_artifact(LEDGER_CONTRACT)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        constructor = factory.constructor(params.as_tuple())
-        receipt = _send(w3, account, constructor, contract_call=False,
-                        chain_id=int(w3.eth.chain_id))
-        raw = w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
+        constructor = factory.constructor(*params.constructor_args())
+        with transport(w3):
+            receipt = _send(w3, account, constructor, contract_call=False,
+                            chain_id=int(w3.eth.chain_id))
+            raw = w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
         address = raw["contractAddress"]
         if address is None:
             raise TransactionFailed(f"deployment {receipt.tx_hash} created no contract")
         return cls(w3, address, account, abi=artifact.abi), receipt
+
+    def check(self) -> LedgerParams:
+        """Verify that the address holds a ConsortiumLedger; return its parameters.
+
+        Raises :class:`NotALedger` when the address has no code or does not answer the
+        ledger's interface, :class:`ChainUnavailable` when the node cannot be reached.
+        """
+        with transport(self.w3, self.address):
+            code = self.w3.eth.get_code(self.address)
+        if len(bytes(code)) == 0:
+            raise NotALedger(f"{self.address} has no contract code on chain {self._chain_id}")
+        try:
+            return self.parameters()
+        except (NotALedger, ChainUnavailable):
+            raise
+        except (LedgerError, ValueError, TypeError) as exc:
+            raise NotALedger(f"{self.address} is not a ConsortiumLedger: {exc}") from exc
 
     def with_account(self, account: LocalAccount) -> Ledger:
         """Return a handle on the same ledger signing with ``account``."""
@@ -172,14 +273,36 @@ class Ledger:
     # ------------------------------------------------------------------ transactions
 
     def register(
-        self, enc_pub_key: bytes, data_size: int, samples_released: int, samples_digest: bytes
+        self,
+        enc_pub_key: bytes,
+        data_size: int,
+        samples_released: int,
+        samples_digest: bytes,
+        *,
+        deposit: int | None = None,
     ) -> Receipt:
-        """Register the account (init transaction) with its key, |D_i|, u_i and sample digest."""
+        """Register the account (init transaction) with its key, |D_i|, u_i and sample digest.
+
+        ``deposit`` is the wei sent along; by default exactly the ledger's
+        ``registration_deposit`` (read from the chain).
+        """
+        value = self.parameters().registration_deposit if deposit is None else deposit
         return self._transact(
             self.contract.functions.register(
                 enc_pub_key, data_size, samples_released, samples_digest
-            )
+            ),
+            value=value,
         )
+
+    def vote_to_admit(self, candidate: str) -> Receipt:
+        """Vote, as an admitted member, to admit ``candidate`` (admission mode VOTE)."""
+        return self._transact(
+            self.contract.functions.voteToAdmit(Web3.to_checksum_address(candidate))
+        )
+
+    def withdraw_deposit(self) -> Receipt:
+        """Withdraw the account's registration deposit (once Finished, if not removed)."""
+        return self._transact(self.contract.functions.withdrawDeposit())
 
     def close_registration(self) -> Receipt:
         """Close registration and mint everyone's initial points (anyone may call)."""
@@ -201,11 +324,85 @@ class Ledger:
         """Vote to close the current epoch (closes on unanimity or after its deadline)."""
         return self._transact(self.contract.functions.closeRound())
 
+    def settle(self, party: str) -> Receipt:
+        """Settle ``party``: release escrow of closed rounds, credit payments past their window."""
+        return self._transact(self.contract.functions.settle(_checksum(party)))
+
     def release_escrow(self, party: str) -> Receipt:
-        """Release ``party``'s unspent escrow of a closed round back to its balance."""
-        return self._transact(
-            self.contract.functions.releaseEscrow(Web3.to_checksum_address(party))
+        """Settle ``party`` (the former name of :meth:`settle`, kept for callers)."""
+        return self.settle(party)
+
+    # ------------------------------------------------------------------ claims
+
+    def delivery_proof(
+        self, round_number: int, uploader: str, from_block: int = 0
+    ) -> tuple[bytes, tuple[str, ...], tuple[bytes, ...]]:
+        """Return (previous accumulator, requesters, digests) of ``uploader``'s UPLOAD of a round.
+
+        This is the proof ``fileClaim`` checks against the uploader's upload hash chain: the
+        batch exactly as sent and the chain value before it (zero for a first UPLOAD).
+        """
+        batches = self.uploads(uploader=uploader, from_block=from_block)
+        for k, batch in enumerate(batches):
+            if batch.round == round_number:
+                previous = batches[k - 1].accumulator if k else bytes(32)
+                return previous, batch.requesters, batch.digests
+        raise LedgerError(f"{uploader} has no UPLOAD in round {round_number}")
+
+    def file_claim(self, round_number: int, uploader: str, kind: ClaimKind) -> int:
+        """Claim against ``uploader``'s delivery of ``round_number``; return the claim's id.
+
+        Deposits the ledger's ``claim_deposit`` points; the proof of the delivery is built from
+        the uploader's UPLOAD events.
+        """
+        previous, requesters, digests = self.delivery_proof(round_number, uploader)
+        fn = self.contract.functions.fileClaim(
+            round_number, _checksum(uploader), int(kind), previous, list(requesters),
+            list(digests),
         )
+        receipt = self._transact(fn)
+        for log in self._receipt_events(receipt, "ClaimFiled"):
+            return int(log["args"]["claimId"])
+        raise TransactionFailed(f"claim transaction {receipt.tx_hash} filed no claim")
+
+    def file_claim_with_proof(
+        self,
+        round_number: int,
+        uploader: str,
+        kind: int,
+        previous: bytes,
+        requesters: Sequence[str],
+        digests: Sequence[bytes],
+    ) -> Receipt:
+        """Send ``fileClaim`` with an explicit delivery proof (tests and tools)."""
+        return self._transact(
+            self.contract.functions.fileClaim(
+                round_number, _checksum(uploader), int(kind), previous,
+                list(_addresses(requesters)), list(digests),
+            )
+        )
+
+    def declare_republished(self, claim_id: int) -> Receipt:
+        """Answer a MISSING claim: bytes matching the committed digest are published again."""
+        return self._transact(self.contract.functions.declareRepublished(claim_id))
+
+    def reveal_key(self, claim_id: int, key: bytes) -> Receipt:
+        """Answer an UNDECRYPTABLE or MALFORMED claim with the envelope's 32-byte layer-2 key."""
+        if len(key) != 32:
+            raise ValueError(f"a layer-2 key has 32 bytes, got {len(key)}")
+        return self._transact(self.contract.functions.revealKey(claim_id, key))
+
+    def vote_on_claim(self, claim_id: int, upheld: bool) -> Receipt:
+        """Vote on an answered claim: ``upheld`` if the uploader's response fails the check."""
+        return self._transact(self.contract.functions.voteOnClaim(claim_id, upheld))
+
+    def resolve_claim(self, claim_id: int) -> Receipt:
+        """Resolve a claim past its response (unanswered) or vote (answered) deadline."""
+        return self._transact(self.contract.functions.resolveClaim(claim_id))
+
+    def concede_claim(self, claim_id: int) -> Receipt:
+        """Give up an open claim: as requester (rejected) or as uploader (upheld)."""
+        return self._transact(self.contract.functions.concedeClaim(claim_id))
 
     def report_low_quality(self, epoch: int, suspects: Sequence[str]) -> Receipt:
         """Report ``suspects`` as low-quality parties for ``epoch``."""
@@ -226,14 +423,83 @@ class Ledger:
     # ------------------------------------------------------------------ reads
 
     def parameters(self) -> LedgerParams:
-        """Deployment parameters (cached: they are immutable)."""
+        """Deployment parameters, allowlist and settings included (cached: immutable)."""
         if self._params is None:
-            self._params = LedgerParams.from_tuple(self._call(self.contract.functions.parameters()))
+            functions = self.contract.functions
+            self._params = LedgerParams.from_tuple(
+                self._call(functions.parameters()),
+                _addresses(self._call(functions.allowlist())),
+                bytes(self._call(functions.settings())),
+            )
         return self._params
 
     def message_kind(self, name: str) -> int:
         """Value of the contract constant ``KIND_<NAME>`` (``labels``, ``recovery``, ...)."""
         return int(self._call(getattr(self.contract.functions, f"KIND_{name.upper()}")()))
+
+    def message_kinds(self) -> dict[str, int]:
+        """Every message kind the ledger accepts, by lower-case name (from its ``KIND_*``).
+
+        The names are those of the contract's constants; the set is checked against
+        ``messageKinds()``, so it is the contract's list, never a copy.
+        """
+        abi: list[Any] = list(self.contract.abi)
+        names = [e["name"] for e in abi
+                 if e.get("type") == "function" and str(e.get("name", "")).startswith("KIND_")]
+        kinds = {str(n)[5:].lower(): self.message_kind(str(n)[5:]) for n in names}
+        listed = [int(k) for k in self._call(self.contract.functions.messageKinds())]
+        if sorted(kinds.values()) != listed:
+            raise NotALedger(f"{self.address}: KIND_* constants disagree with messageKinds()")
+        return dict(sorted(kinds.items(), key=lambda item: item[1]))
+
+    def settings(self) -> bytes:
+        """Consortium-wide settings fixed at deployment (opaque bytes; the client decodes)."""
+        return self.parameters().settings
+
+    def settings_digest(self) -> bytes:
+        """keccak256 of :meth:`settings`, as stored on-chain."""
+        return bytes(self._call(self.contract.functions.settingsDigest()))
+
+    def claims_module(self) -> str:
+        """Address of the ClaimsModule the ledger runs its claim functions in."""
+        return _checksum(self._call(self.contract.functions.claimsModule()))
+
+    def retained_until(self, round_number: int) -> int:
+        """Block until which content of ``round_number`` must stay retrievable (0: still open)."""
+        return int(self._call(self.contract.functions.retainedUntil(round_number)))
+
+    def registration_failed(self) -> bool:
+        """Whether registration ended below ``min_parties`` (deposits become withdrawable)."""
+        return bool(self._call(self.contract.functions.registrationFailed()))
+
+    def admission(self) -> Admission:
+        """Return the admission mode chosen at deployment."""
+        return self.parameters().admission
+
+    def admitted(self) -> tuple[str, ...]:
+        """Every admitted address: the allowlist first, then those voted in."""
+        return _addresses(self._call(self.contract.functions.admitted()))
+
+    def is_admitted(self, party: str) -> bool:
+        """Whether ``party`` may register (always true under OPEN admission)."""
+        return bool(self._call(self.contract.functions.isAdmitted(_checksum(party))))
+
+    def admission_votes(self, candidate: str) -> int:
+        """Admission votes ``candidate`` has received."""
+        return int(self._call(self.contract.functions.admissionVotes(_checksum(candidate))))
+
+    def has_voted_to_admit(self, candidate: str, voter: str) -> bool:
+        """Whether ``voter`` voted to admit ``candidate``."""
+        fn = self.contract.functions.hasVotedToAdmit(_checksum(candidate), _checksum(voter))
+        return bool(self._call(fn))
+
+    def admission_quorum(self) -> int:
+        """Votes that admit a candidate now (the contract's rule)."""
+        return int(self._call(self.contract.functions.admissionQuorum()))
+
+    def deposit_held(self, party: str) -> bool:
+        """Whether ``party``'s registration deposit is still held by the contract."""
+        return bool(self._call(self.contract.functions.depositHeld(_checksum(party))))
 
     def phase(self) -> Phase:
         """Return the current phase."""
@@ -245,7 +511,7 @@ class Ledger:
         A party polls these on every step; one HTTP round trip instead of three.
         """
         functions = self.contract.functions
-        with self.w3.batch_requests() as batch:
+        with transport(self.w3, self.address), self.w3.batch_requests() as batch:
             batch.add(functions.phase())
             batch.add(functions.currentRound())
             batch.add(functions.partyInfo(Web3.to_checksum_address(party)))
@@ -293,13 +559,42 @@ class Ledger:
         )
 
     def points_of(self, party: str) -> Points:
-        """Balance, escrow and releasable escrow of ``party``."""
+        """Every points bucket of ``party`` and what its next DOWNLOAD releases."""
         fn = self.contract.functions.pointsOf(Web3.to_checksum_address(party))
         return Points(*self._call(fn))
 
     def total_points(self) -> int:
-        """Points minted at registration (balances + escrow always sum to it)."""
+        """Points minted at registration (every bucket of every party sums to it)."""
         return int(self._call(self.contract.functions.totalPoints()))
+
+    def claim_count(self) -> int:
+        """Return the number of claims filed (ids run from 1 to this)."""
+        return int(self._call(self.contract.functions.claimCount()))
+
+    def claim(self, claim_id: int) -> ClaimInfo:
+        """Return claim ``claim_id`` as stored."""
+        values = self._call(self.contract.functions.claim(claim_id))
+        requester, rnd, kind, state, uploader, amount, rdl, vdl, digest, key = values
+        return ClaimInfo(
+            claim_id, _checksum(requester), int(rnd), ClaimKind(kind), ClaimState(state),
+            _checksum(uploader), int(amount), int(rdl), int(vdl), bytes(digest), bytes(key),
+        )
+
+    def claim_of(self, round_number: int, requester: str, uploader: str) -> int:
+        """Id of the claim against ``uploader``'s delivery to ``requester`` (0: none)."""
+        fn = self.contract.functions.claimOf(round_number, _checksum(requester),
+                                             _checksum(uploader))
+        return int(self._call(fn))
+
+    def claim_tally(self, claim_id: int) -> ClaimTally:
+        """Votes that count now on ``claim_id`` and its electorate (the contract's rule)."""
+        return ClaimTally(*(int(v) for v in self._call(
+            self.contract.functions.claimTally(claim_id))))
+
+    def claim_vote(self, claim_id: int, voter: str) -> bool | None:
+        """How ``voter`` voted on ``claim_id``: True upheld, False rejected, None not at all."""
+        vote = int(self._call(self.contract.functions.claimVote(claim_id, _checksum(voter))))
+        return None if vote == 0 else vote == 1
 
     def request_state(self, round_number: int, requester: str, uploader: str) -> RequestState:
         """Return the stored request of ``requester`` to ``uploader`` in ``round_number``."""
@@ -334,8 +629,16 @@ class Ledger:
         )
         return bytes(self._call(fn))
 
+    def credible_report_count(self, epoch: int, suspect: str) -> int:
+        """Count the reports against ``suspect`` in ``epoch`` whose reporters are still credible.
+
+        ``suspect`` is removed when this reaches :meth:`removal_quorum`.
+        """
+        fn = self.contract.functions.credibleReportCount(epoch, _checksum(suspect))
+        return int(self._call(fn))
+
     def removal_quorum(self) -> int:
-        """Return reports needed now to remove a party: ceil(num |C| / den)."""
+        """Return credible reports needed now to remove a party: ceil(num |C| / den)."""
         return int(self._call(self.contract.functions.removalQuorum()))
 
     def credibility_threshold(self, credible: int | None = None) -> Ratio:
@@ -345,7 +648,8 @@ class Ledger:
 
     def block_number(self) -> int:
         """Latest block number of the chain."""
-        return int(self.w3.eth.block_number)
+        with transport(self.w3):
+            return int(self.w3.eth.block_number)
 
     def wait_for_phase(
         self,
@@ -376,6 +680,7 @@ class Ledger:
                 Web3.to_checksum_address(e["args"]["party"]), int(e["args"]["index"]),
                 int(e["args"]["dataSize"]), int(e["args"]["samplesReleased"]),
                 bytes(e["args"]["samplesDigest"]), bytes(e["args"]["encPubKey"]), _meta(e),
+                int(e["args"]["deposit"]),
             )
             for e in self._logs("PartyRegistered", from_block, {})
         ]
@@ -412,6 +717,7 @@ class Ledger:
                 int(e["args"]["round"]), Web3.to_checksum_address(e["args"]["uploader"]),
                 _addresses(e["args"]["requesters"]),
                 tuple(bytes(d) for d in e["args"]["digests"]), _meta(e),
+                int(e["args"]["pending"]), bytes(e["args"]["accumulator"]),
             )
             for e in self._logs("CiphertextsUploaded", from_block, filters)
         ]
@@ -434,7 +740,7 @@ class Ledger:
         return [
             Removal(
                 Web3.to_checksum_address(e["args"]["party"]), int(e["args"]["epoch"]),
-                _addresses(e["args"]["reporters"]), _meta(e),
+                _addresses(e["args"]["reporters"]), _meta(e), int(e["args"]["forfeited"]),
             )
             for e in self._logs("PartyRemoved", from_block, {})
         ]
@@ -475,24 +781,133 @@ class Ledger:
             for e in self._logs("RoundOpened", from_block, {})
         ]
 
+    def skipped_requests(self, from_block: int = 0) -> list[SkippedRequest]:
+        """``RequestSkipped`` events: requests of removed requesters refunded at UPLOAD."""
+        return [
+            SkippedRequest(
+                int(e["args"]["round"]), _checksum(e["args"]["requester"]),
+                _checksum(e["args"]["uploader"]), int(e["args"]["refunded"]), _meta(e),
+            )
+            for e in self._logs("RequestSkipped", from_block, {})
+        ]
+
+    def claims_filed(
+        self, requester: str | None = None, from_block: int = 0
+    ) -> list[ClaimFiling]:
+        """``ClaimFiled`` events, optionally of one requester."""
+        filters: dict[str, Any] = {} if requester is None else {"requester": _checksum(requester)}
+        return [
+            ClaimFiling(
+                int(e["args"]["claimId"]), int(e["args"]["round"]),
+                _checksum(e["args"]["requester"]), _checksum(e["args"]["uploader"]),
+                ClaimKind(e["args"]["kind"]), bytes(e["args"]["digest"]),
+                int(e["args"]["amount"]), int(e["args"]["deposit"]),
+                int(e["args"]["responseDeadline"]), int(e["args"]["voteDeadline"]), _meta(e),
+            )
+            for e in self._logs("ClaimFiled", from_block, filters)
+        ]
+
+    def claim_verdicts(self, from_block: int = 0) -> list[ClaimVerdict]:
+        """``ClaimResolved`` events."""
+        return [
+            ClaimVerdict(
+                int(e["args"]["claimId"]), _checksum(e["args"]["requester"]),
+                _checksum(e["args"]["uploader"]), bool(e["args"]["upheld"]),
+                ClaimResolution(e["args"]["cause"]), int(e["args"]["payment"]),
+                int(e["args"]["deposit"]), int(e["args"]["fine"]), _meta(e),
+            )
+            for e in self._logs("ClaimResolved", from_block, {})
+        ]
+
+    def admission_votes_cast(self, from_block: int = 0) -> list[AdmissionVote]:
+        """``AdmissionVoted`` events."""
+        return [
+            AdmissionVote(
+                _checksum(e["args"]["candidate"]), _checksum(e["args"]["voter"]),
+                int(e["args"]["votes"]), int(e["args"]["quorum"]), _meta(e),
+            )
+            for e in self._logs("AdmissionVoted", from_block, {})
+        ]
+
+    def event_names(self) -> tuple[str, ...]:
+        """Names of every event of the ledger's ABI."""
+        return tuple(sorted(self._event_topics().values()))
+
+    def events(
+        self,
+        from_block: int = 0,
+        to_block: int | None = None,
+        *,
+        chunk_blocks: int = LOG_CHUNK_BLOCKS,
+    ) -> Iterator[LedgerEvent]:
+        """Yield every ledger event in block and log order, decoded (for auditors).
+
+        Logs are fetched in windows of ``chunk_blocks`` blocks (public nodes cap the range of
+        one ``eth_getLogs``). Argument values are plain Python: addresses checksummed, bytes
+        as ``bytes``, arrays as tuples, structs as dicts.
+        """
+        if chunk_blocks < 1:
+            raise ValueError("chunk_blocks must be >= 1")
+        last = self.block_number() if to_block is None else to_block
+        topics = self._event_topics()
+        start = from_block
+        while start <= last:
+            end = min(last, start + chunk_blocks - 1)
+            with transport(self.w3, self.address):
+                logs = self.w3.eth.get_logs(
+                    {"address": self.address, "fromBlock": start, "toBlock": end}
+                )
+            for log in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
+                if not log["topics"]:
+                    continue
+                name = topics.get(bytes(log["topics"][0]))
+                if name is None:
+                    continue
+                decoded = getattr(self.contract.events, name)().process_log(log)
+                yield LedgerEvent(name, _plain(decoded["args"]), _meta(log))
+            start = end + 1
+
     # ------------------------------------------------------------------ plumbing
+
+    def _receipt_events(self, receipt: Receipt, event: str) -> list[Any]:
+        with transport(self.w3, self.address):
+            raw = self.w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
+        handle = getattr(self.contract.events, event)()
+        topic = _topic_of(self.contract, event)
+        return [handle.process_log(log) for log in raw["logs"]
+                if str(log["address"]).lower() == self.address.lower() and log["topics"]
+                and bytes(log["topics"][0]) == topic]
+
+    def _event_topics(self) -> dict[bytes, str]:
+        if self._topics is None:
+            abi: list[Any] = list(self.contract.abi)
+            self._topics = {
+                bytes(event_abi_to_log_topic(entry)): str(entry["name"])
+                for entry in abi
+                if entry.get("type") == "event"
+            }
+        return self._topics
 
     def _logs(self, event: str, from_block: int, filters: dict[str, Any]) -> list[Any]:
         handle = getattr(self.contract.events, event)
-        logs = handle.get_logs(argument_filters=filters or None, from_block=from_block,
-                               to_block="latest")
+        with transport(self.w3, self.address):
+            logs = handle.get_logs(argument_filters=filters or None, from_block=from_block,
+                                   to_block="latest")
         return sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
 
     def _call(self, fn: ContractFunction) -> Any:
         try:
-            return fn.call()
+            with transport(self.w3, self.address):
+                return fn.call()
         except ContractLogicError as exc:
             raise _decoded(exc) from exc
 
-    def _transact(self, fn: ContractFunction) -> Receipt:
+    def _transact(self, fn: ContractFunction, *, value: int = 0) -> Receipt:
         if self.account is None:
             raise ReadOnlyLedger("this Ledger has no account; open it with one to transact")
-        return _send(self.w3, self.account, fn, contract_call=True, chain_id=self._chain_id)
+        with transport(self.w3, self.address):
+            return _send(self.w3, self.account, fn, contract_call=True,
+                         chain_id=self._chain_id, value=value)
 
 
 def _decoded(exc: ContractLogicError) -> LedgerError:
@@ -505,20 +920,26 @@ def _decoded(exc: ContractLogicError) -> LedgerError:
 
 
 def _send(
-    w3: Web3, account: LocalAccount, fn: Any, *, contract_call: bool, chain_id: int
+    w3: Web3,
+    account: LocalAccount,
+    fn: Any,
+    *,
+    contract_call: bool,
+    chain_id: int,
+    value: int = 0,
 ) -> Receipt:
     """Estimate, sign locally, send with a tracked nonce and await the receipt."""
     sender = account.address
     key = (chain_id, sender)
     try:
-        gas = int(fn.estimate_gas({"from": sender}, block_identifier="pending"))
+        gas = int(fn.estimate_gas({"from": sender, "value": value}, block_identifier="pending"))
     except ContractLogicError as exc:
         raise _decoded(exc) from exc
     gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_FIXED
     with NONCES.lock(key):
         nonce = int(w3.eth.get_transaction_count(sender, "pending"))
         tx = fn.build_transaction(
-            {"from": sender, "nonce": nonce, "gas": gas, "chainId": chain_id}
+            {"from": sender, "nonce": nonce, "gas": gas, "chainId": chain_id, "value": value}
         )
         signed = account.sign_transaction(tx)
         try:

@@ -29,10 +29,20 @@ def test_removal_at_exactly_ceil_two_thirds(consortium, n, quorum):
     assert c[0].removal_quorum() == -(-2 * (n - 1) // 3)
 
 
+def _to_settle(c) -> None:
+    """Open the next round and pass it with empty DOWNLOADs straight to its Settle phase."""
+    c.start_round()
+    for ledger in c.ledgers:
+        if ledger.party_info(ledger.sender).status is PartyStatus.CREDIBLE:
+            ledger.request_downloads([], [])
+    assert c[0].phase() is Phase.SETTLE
+
+
 def test_reports_are_per_epoch(consortium):
-    c = consortium(4, start=True)
+    c = consortium(4)
     s = c.addresses[3]
     c[0].report_low_quality(0, [s])
+    _to_settle(c)
     c[1].report_low_quality(1, [s])
     c[2].report_low_quality(1, [s])
     assert c[0].party_info(s).status is PartyStatus.CREDIBLE  # 1 + 2 reports, never 3 in one
@@ -45,12 +55,13 @@ def test_reports_are_per_epoch(consortium):
 
 def test_report_reverts(consortium, dev_accounts):
     c = consortium(4, close=False)
-    with pytest.raises(errors.WrongPhase):
+    with pytest.raises(errors.ReportOutsideWindow) as early:
         c[0].report_low_quality(0, [c.addresses[1]])
+    assert early.value.phase == Phase.REGISTRATION
     c[0].close_registration()
-    with pytest.raises(errors.FutureEpoch) as fe:
+    with pytest.raises(errors.ReportOutsideWindow) as fe:
         c[0].report_low_quality(1, [c.addresses[1]])
-    assert (fe.value.epoch, fe.value.currentRound) == (1, 0)
+    assert (fe.value.epoch, fe.value.currentRound, fe.value.phase) == (1, 0, Phase.BENCHMARKING)
     with pytest.raises(errors.SelfReference):
         c[0].report_low_quality(0, [c.addresses[0]])
     with pytest.raises(errors.NotRegistered):
@@ -82,18 +93,26 @@ def test_reports_on_removed_suspects_are_skipped(consortium):
     assert c[0].reporters_of(0, c.addresses[1]) == (c.addresses[5],)
 
 
-def test_removed_party_is_locked_out_and_keeps_points(consortium):
-    c = consortium(4, start=True)
+def test_removed_party_is_locked_out_and_keeps_points(consortium, anvil):
+    c = consortium(4, start=True, request_blocks=5, upload_blocks=5, settle_blocks=30)
     a, b, x, s = c.addresses
-    c[3].request_downloads([a, b], [7, 8])  # s escrows, then gets removed mid-round
+    c[3].request_downloads([a, b], [7, 8])  # s escrows, then gets removed in Settle
     c[0].request_downloads([s, b], [5, 6])  # a asked s for an update s will never send
-    assert c[0].round_progress(1).requests == 2
+    c[1].request_downloads([a], [1])
+    c[2].request_downloads([], [])
+    c[0].upload_ciphertexts([b], [digest(1)])
+    c[1].upload_ciphertexts([a], [digest(2)])  # neither serves s
+    assert c[0].phase() is Phase.UPLOAD  # s, named by a, has not uploaded
+    anvil.mine(c[0].round_deadlines(1).upload_deadline - c[0].block_number())
+    assert c[0].phase() is Phase.SETTLE
+    c[3].close_round()  # s votes, then is removed: its vote is withdrawn
     for k in range(3):
         c[k].report_low_quality(1, [s])
     assert c[0].party_info(s).status is PartyStatus.REMOVED
     progress = c[0].round_progress(1)
-    assert progress.requests == 1  # s's DOWNLOAD no longer counts
+    assert progress.requests == 3  # s's DOWNLOAD no longer counts
     assert progress.uploaders_expected == 2  # a and b; s (named by a) is out
+    assert progress.votes == 0
     total = c[0].total_points()
     for call in [
         lambda: c[3].request_downloads([], []),
@@ -104,24 +123,17 @@ def test_removed_party_is_locked_out_and_keeps_points(consortium):
     ]:
         with pytest.raises(errors.NotCredible, match="NotCredible"):
             call()
-    c[1].request_downloads([a], [1])
-    c[2].request_downloads([], [])
-    assert c[0].phase() is Phase.UPLOAD
-    with pytest.raises(errors.NotCredible):  # serving the removed requester is refused
-        c[0].upload_ciphertexts([s, b], [digest(0), digest(1)])
-    c[0].upload_ciphertexts([b], [digest(1)])
-    c[1].upload_ciphertexts([a], [digest(2)])
-    assert c[0].phase() is Phase.SETTLE
     for k in range(3):
         c[k].close_round()
     assert c[0].current_round() == 2
-    # s's escrow (7 + 8) and a's request to s (5) come back; nothing is lost.
+    # s's escrow (7 + 8) and a's request to s (5) come back; nothing is lost. a's payment from
+    # b (1) closed its dispute window with the round: it is releasable too.
     assert c[0].points_of(s).releasable == 15
-    assert c[0].points_of(a).releasable == 5
-    c[0].release_escrow(s)
+    a_points = c[0].points_of(a)
+    assert (a_points.escrowed, a_points.pending, a_points.releasable) == (5, 1, 6)
+    c[0].settle(s)
     assert c[0].points_of(s).escrowed == 0
-    held = sum(c[0].points_of(p).balance + c[0].points_of(p).escrowed for p in c.addresses)
-    assert held == total
+    assert c.held() == total
 
 
 def test_vote_of_removed_party_is_withdrawn(consortium):

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from client.chain import errors
-from client.chain.records import LedgerParams, PartyStatus, Phase, ThresholdMode
+from client.chain.records import Admission, LedgerParams, PartyStatus, Phase, ThresholdMode
 
-from .conftest import KEY, digest
+from .conftest import HYBRID_KEY, KEY, digest
+
+ADDRESS_A = "0x" + "aa" * 20
+ADDRESS_B = "0x" + "bb" * 20
+ADDRESS_C = "0x" + "cc" * 20
 
 
 def test_parameters_round_trip(fresh_ledger):
     ledger = fresh_ledger(max_parties=7, quorum_numerator=3, quorum_denominator=4,
                           threshold_mode=ThresholdMode.AUTHORS, threshold_numerator=1,
-                          threshold_denominator=3, max_enc_key_length=1300)
+                          threshold_denominator=3, rounds=9, min_data_size=5,
+                          max_data_size=777, max_sharing_numerator=3,
+                          max_sharing_denominator=10, registration_deposit=12345)
     p = ledger.parameters()
     assert isinstance(p, LedgerParams)
     assert (p.max_parties, p.quorum_numerator, p.quorum_denominator) == (7, 3, 4)
     assert p.threshold_mode is ThresholdMode.AUTHORS
-    assert p.max_enc_key_length == 1300
+    assert (p.rounds, p.min_data_size, p.max_data_size) == (9, 5, 777)
+    assert (p.max_sharing_numerator, p.max_sharing_denominator) == (3, 10)
+    assert p.registration_deposit == 12345 and p.admission is Admission.OPEN
+    assert p.registration_deadline == p.registration_blocks + ledger.block_number()
     assert ledger.phase() is Phase.REGISTRATION
     assert ledger.current_round() == 0
     assert ledger.message_kind("labels") != ledger.message_kind("recovery")
@@ -31,7 +41,8 @@ def test_parameters_round_trip(fresh_ledger):
         ({"model_size": 2**62}, "modelSize"),
         ({"min_parties": 1}, "minParties"),
         ({"min_parties": 5, "max_parties": 4}, "maxParties"),
-        ({"registration_deadline": 0}, "registrationDeadline"),
+        ({"registration_deadline": 1}, "registrationDeadline"),
+        ({"registration_blocks": 0}, "registrationDeadline"),
         ({"benchmark_blocks": 0}, "benchmarkBlocks"),
         ({"request_blocks": 0}, "requestBlocks"),
         ({"upload_blocks": 0}, "uploadBlocks"),
@@ -41,7 +52,28 @@ def test_parameters_round_trip(fresh_ledger):
         ({"quorum_numerator": 4, "quorum_denominator": 3}, "quorum"),
         ({"threshold_mode": 2}, "thresholdMode"),
         ({"threshold_denominator": 0}, "thresholdDenominator"),
-        ({"max_enc_key_length": 0}, "maxEncKeyLength"),
+        ({"rounds": 0}, "rounds"),
+        ({"admission_quorum_numerator": 0}, "admissionQuorum"),
+        ({"admission_quorum_numerator": 3, "admission_quorum_denominator": 2}, "admissionQuorum"),
+        ({"min_data_size": 0}, "dataSize"),
+        ({"min_data_size": 10, "max_data_size": 9}, "dataSize"),
+        ({"max_sharing_numerator": 0}, "maxSharing"),
+        ({"max_sharing_numerator": 3, "max_sharing_denominator": 2}, "maxSharing"),
+        ({"allowlist": (ADDRESS_A,)}, "allowlist"),  # OPEN admission takes no list
+        ({"admission": Admission.ALLOWLIST}, "allowlist"),
+        ({"admission": Admission.VOTE}, "allowlist"),
+        ({"admission": Admission.ALLOWLIST, "allowlist": (ADDRESS_A,)}, "allowlist"),  # < min
+        ({"admission": Admission.VOTE, "allowlist": (ADDRESS_A, ADDRESS_A)}, "allowlist"),
+        ({"admission": Admission.VOTE, "allowlist": ("0x" + "00" * 20,)}, "allowlist"),
+        ({"admission": Admission.VOTE, "max_parties": 2, "min_parties": 2, "min_uploaders": 1,
+          "allowlist": (ADDRESS_A, ADDRESS_B, ADDRESS_C)}, "allowlist"),
+        ({"min_uploaders": 0}, "minUploaders"),
+        ({"min_parties": 2}, "minUploaders"),  # the default 2 uploaders need 3 parties
+        ({"min_parties": 4, "min_uploaders": 4}, "minUploaders"),
+        ({"claim_deposit": 0}, "claimDeposit"),
+        ({"response_blocks": 0}, "responseBlocks"),
+        ({"vote_blocks": 0}, "voteBlocks"),
+        ({"response_blocks": 10, "vote_blocks": 20, "retention_blocks": 29}, "retentionBlocks"),
     ],
 )
 def test_constructor_rejects_bad_parameters(fresh_ledger, overrides, name):
@@ -50,13 +82,36 @@ def test_constructor_rejects_bad_parameters(fresh_ledger, overrides, name):
     assert info.value.name == name
 
 
+def test_settings_are_stored_with_their_digest(fresh_ledger):
+    blob = b"fppdl-settings\x00" + bytes(range(256)) * 16
+    blob = blob[:4096]
+    ledger = fresh_ledger(settings=blob)
+    assert ledger.settings() == blob and ledger.parameters().settings == blob
+    assert ledger.settings_digest() == keccak(blob)
+    (deployed,) = [e for e in ledger.events() if e.name == "LedgerDeployed"]
+    assert deployed.args["settings"] == blob and deployed.args["settingsDigest"] == keccak(blob)
+    assert fresh_ledger().settings_digest() == keccak(b"")
+    with pytest.raises(errors.SettingsTooLong) as info:
+        fresh_ledger(settings=blob + b"x")
+    assert (info.value.length, info.value.maxLength) == (4097, 4096)
+
+
+def test_two_party_deployment_must_allow_single_uploaders(fresh_ledger):
+    with pytest.raises(errors.InvalidParameter, match="minUploaders"):
+        fresh_ledger(min_parties=2, max_parties=2)
+    p = fresh_ledger(min_parties=2, max_parties=2, min_uploaders=1).parameters()
+    assert (p.min_parties, p.min_uploaders) == (2, 1)
+    defaults = LedgerParams(model_size=1)
+    assert (defaults.min_parties, defaults.min_uploaders) == (3, 2)
+
+
 def test_register_records_party_and_event(fresh_ledger, dev_accounts):
     ledger = fresh_ledger().with_account(dev_accounts[3])
-    receipt = ledger.register(b"\x05" * 1184, 600, 60, digest(7))
+    receipt = ledger.register(HYBRID_KEY, 600, 60, digest(7))
     info = ledger.party_info(dev_accounts[3].address)
     assert info.status is PartyStatus.CREDIBLE
     assert (info.index, info.data_size, info.samples_released) == (0, 600, 60)
-    assert info.samples_digest == digest(7) and info.enc_pub_key == b"\x05" * 1184
+    assert info.samples_digest == digest(7) and info.enc_pub_key == HYBRID_KEY
     (event,) = ledger.registrations()
     assert event.party == dev_accounts[3].address
     assert event.meta.block_number == receipt.block_number
@@ -67,13 +122,15 @@ def test_register_records_party_and_event(fresh_ledger, dev_accounts):
 
 
 def test_register_reverts(fresh_ledger, dev_accounts):
-    base = fresh_ledger(max_parties=2, max_enc_key_length=64)
+    base = fresh_ledger(max_parties=2, min_parties=2, min_uploaders=1, max_sharing_numerator=1,
+                        max_sharing_denominator=1)
     a, b, c = (base.with_account(dev_accounts[i]) for i in (1, 2, 3))
     with pytest.raises(errors.InvalidEncryptionKey) as info:
         a.register(b"", 10, 1, digest(0))
-    assert (info.value.length, info.value.maxLength) == (0, 64)
-    with pytest.raises(errors.InvalidEncryptionKey):
-        a.register(b"k" * 65, 10, 1, digest(0))
+    assert (info.value.length, info.value.x25519Length, info.value.hybridLength) == (0, 32, 1216)
+    for length in (1, 31, 33, 64, 1184, 1215, 1217, 1600):
+        with pytest.raises(errors.InvalidEncryptionKey):
+            a.register(KEY[:1] * length, 10, 1, digest(0))
     with pytest.raises(errors.InvalidSampleCounts) as info2:
         a.register(KEY, 10, 0, digest(0))
     assert (info2.value.dataSize, info2.value.samplesReleased) == (10, 0)
@@ -131,7 +188,8 @@ def test_close_after_deadline_by_outsider_mints_points(consortium, dev_accounts,
 def test_minting_matches_paper_equation(consortium):
     sizes = [600, 1000, 3001, 7]
     released = [60, 333, 3001, 1]
-    c = consortium(4, sizes=sizes, released=released, close=False, model_size=140_106)
+    c = consortium(4, sizes=sizes, released=released, close=False, model_size=140_106,
+                   max_sharing_numerator=1, max_sharing_denominator=1)
     c[2].close_registration()  # full registry: closes before the deadline
     n = 4
     expected = [u * 140_106 * (n - 1) // d for u, d in zip(released, sizes, strict=True)]

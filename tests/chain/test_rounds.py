@@ -15,8 +15,7 @@ UPLOAD_CHAIN = ["bytes32", "uint64", "address[]", "bytes32[]"]
 
 
 def _conserved(c) -> None:
-    total = sum(c[0].points_of(a).balance + c[0].points_of(a).escrowed for a in c.addresses)
-    assert total == c[0].total_points()
+    assert c.held() == c[0].total_points()
 
 
 def test_benchmarking_epoch_closes_on_unanimity(consortium):
@@ -68,14 +67,27 @@ def test_happy_round_moves_escrow_to_uploaders(consortium):
             if j != i:
                 pos = c.others(j).index(c.addresses[i])
                 earned += (10, 20, 30)[pos] + j
-        assert after[i].balance == before[i] - paid + earned
+        # The payment is pending until the round (its dispute window) closes.
+        assert after[i].balance == before[i] - paid
+        assert (after[i].pending, after[i].releasable) == (earned, 0)
     state = c[0].request_state(1, c.addresses[0], c.addresses[1])
     assert (state.amount, state.status) == (10, RequestStatus.FULFILLED)
     ups = c[0].uploads(round_number=1)
     assert [u.uploader for u in ups] == c.addresses
+    assert [u.pending for u in ups] == [after[i].pending for i in range(4)]
     for ledger in c.ledgers:
         ledger.close_round()
     assert c[0].current_round() == 2 and c[0].phase() is Phase.REQUEST
+    # Window closed without claims: releasable now, credited by the next DOWNLOAD itself.
+    for i in range(4):
+        p = c[0].points_of(c.addresses[i])
+        assert p.releasable == after[i].pending and p.spendable == p.balance + p.pending
+    c[1].request_downloads([c.addresses[0], c.addresses[2]], [1, 1])
+    credited = [e.args for e in c[0].events() if e.name == "PaymentCredited"]
+    assert credited == [{"uploader": c.addresses[1], "round": 1, "amount": after[1].pending}]
+    p1 = c[0].points_of(c.addresses[1])
+    assert (p1.pending, p1.balance) == (0, after[1].balance + after[1].pending - 2)
+    _conserved(c)
 
 
 def test_request_reverts(consortium, dev_accounts):
@@ -145,7 +157,7 @@ def test_upload_reverts(consortium, dev_accounts):
     assert (rno.value.round, rno.value.requester, rno.value.uploader) == (1, c.addresses[3], b)
     with pytest.raises(errors.RequestNotOpen):  # the same request twice in one UPLOAD
         c[1].upload_ciphertexts([a, a], [digest(0), digest(1)])
-    with pytest.raises(errors.NotCredible):
+    with pytest.raises(errors.RequestNotOpen):  # an outsider never requested anything
         c[1].upload_ciphertexts([dev_accounts[35].address], [digest(0)])
     # Serving only one of two requests: the other stays open and is refunded later.
     c[1].upload_ciphertexts([a], [digest(0)])
@@ -179,22 +191,27 @@ def test_deadlines_skip_silent_parties_and_release_escrow(consortium, anvil, dev
         c[1].upload_ciphertexts([a], [digest(0)])
     c[3].close_round()  # one vote, before the deadline: the round stays open
     assert c[0].current_round() == 1
-    with pytest.raises(errors.NothingToRelease):
-        c[0].release_escrow(a)  # round 1 escrow is not releasable before the round closes
+    with pytest.raises(errors.NothingToSettle):
+        c[0].settle(a)  # round 1 escrow is not releasable before the round closes
+    with pytest.raises(errors.NothingToSettle):
+        c[0].settle(c.addresses[2])  # nor is round 1's pending payment
     anvil.mine(d.settle_deadline - c[0].block_number())
     c[3].close_round()  # a second call by the same member closes it after the deadline
     assert c[0].current_round() == 2
     assert c[0].points_of(a).releasable == 5
     with pytest.raises(errors.NotRegistered):
-        c[0].release_escrow(dev_accounts[35].address)
-    c[3].with_account(dev_accounts[35]).release_escrow(a)  # anyone may release
+        c[0].settle(dev_accounts[35].address)
+    c[3].with_account(dev_accounts[35]).settle(a)  # anyone may settle
     # a paid 6 for the served request; the 5 escrowed for silent b came back.
     assert c[0].points_of(a).escrowed == 0
     assert c[0].points_of(a).balance == start - 6
-    # c[2]'s request to a was never served: its 3 points are releasable too.
-    assert c[0].points_of(c.addresses[2]).releasable == 3
-    with pytest.raises(errors.NothingToRelease):
-        c[0].release_escrow(a)
+    # c[2]'s request to a was never served: its 3 points are releasable too, with the 6 it
+    # earned from a, whose window closed with the round.
+    assert c[0].points_of(c.addresses[2]).releasable == 3 + 6
+    c[0].release_escrow(c.addresses[2])  # the former name still works
+    assert c[0].points_of(c.addresses[2]).pending == 0
+    with pytest.raises(errors.NothingToSettle):
+        c[0].settle(a)
     _conserved(c)
 
 

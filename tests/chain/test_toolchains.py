@@ -62,11 +62,33 @@ def test_build_is_idempotent_and_complete():
     assert {"abi", "bytecode", "deployedBytecode", "storageLayout"} <= set(data)
 
 
+def test_deployed_code_fits_the_eip170_limit():
+    for name in ("ConsortiumLedger", "ClaimsModule"):
+        code = chain_compile.load_artifact(name).deployed_bytecode
+        assert (len(code) - 2) // 2 <= 24_576, name  # public networks refuse larger contracts
+    # EIP-3860: the ledger's init code (which creates the module) stays under 49,152 bytes.
+    assert (len(chain_compile.load_artifact("ConsortiumLedger").bytecode) - 2) // 2 <= 49_152
+
+
+def _layout(name: str) -> list[tuple[str, str, int, str]]:
+    layout = chain_compile.load_artifact(name).storage_layout
+    types = layout["types"]
+    return [(v["label"], v["slot"], v["offset"], types[v["type"]]["label"])
+            for v in layout["storage"]]
+
+
+def test_claims_module_shares_the_ledger_storage_layout():
+    # The module runs by delegatecall on the ledger's storage: both must see the same slots.
+    ledger, module = _layout("ConsortiumLedger"), _layout("ClaimsModule")
+    assert ledger == module and len(ledger) > 20
+    assert ("_accounts", "2", 0, "mapping(address => struct LedgerBase.Account)") in ledger
+
+
 def test_hot_party_state_is_packed_in_one_slot():
     layout = chain_compile.load_artifact("ConsortiumLedger").storage_layout
     types = layout["types"]
     for struct in ("Account", "Membership"):
-        label = f"struct ConsortiumLedger.{struct}"
+        label = f"struct LedgerBase.{struct}"
         (key,) = [k for k, v in types.items() if v.get("label") == label]
         assert types[key]["numberOfBytes"] == "32", struct
         assert {m["slot"] for m in types[key]["members"]} == {"0"}
@@ -106,7 +128,7 @@ def test_ledger_runs_on_hardhat_node():
         assert len(keys) == 3, "hardhat node did not print its dev keys"
         w3 = connect(f"http://127.0.0.1:{port}")
         accounts = [Account.from_key(k) for k in keys]
-        params = LedgerParams(model_size=100, max_parties=2,
+        params = LedgerParams(model_size=100, max_parties=2, min_parties=2, min_uploaders=1,
                               registration_deadline=int(w3.eth.block_number) + 50)
         ledger, _ = Ledger.deploy(w3, accounts[0], params)
         for i, account in enumerate(accounts[1:]):
