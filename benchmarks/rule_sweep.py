@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from client.crypto import QuantParams, dequantize, quantize
+from client.learner import ModelLearner
 from client.protocol.aggregation import (
     AggregationRule,
     MarketRule,
@@ -56,7 +57,6 @@ from client.protocol.aggregation import (
     RuleContext,
     make_rule,
 )
-from client.protocol.learner import ModelLearner
 from client.protocol.market import download_plan, round_budget
 from trainer.baselines import (
     Experiment,
@@ -93,6 +93,12 @@ SETTINGS: dict[str, tuple[int, str]] = {
     "p15-imbalanced": (15, "imbalanced"),
     "p4-same": (4, "same"),
 }
+
+#: The registered name of the default rule and its configuration as a sweep candidate (the
+#: plot marks it; ``tests/protocol/test_rules.py`` checks the two agree).
+DEFAULT_NAME = "precision"
+CHOSEN = ("market:discount_noisy=2,noise=8,noise_curve=linear,noise_dist=uniform,"
+          "quantity=cap,weighting=size@constant:1")
 
 #: Goal of issue 13, in accuracy fractions.
 GOAL = {
@@ -429,18 +435,19 @@ def simulate(world: World, candidate: Candidate, *, deviator: int | None = None,
         plans: dict[int, list[tuple[int, int]]] = {}
         for i in range(n):
             others = [j for j in range(n) if j != i]
-            credibility = {j: Fraction(1, len(others)) for j in others}
+            # Parties are keyed by their index as a string, as addresses are in the protocol.
+            credibility = {str(j): Fraction(1, len(others)) for j in others}
             budget = round_budget(candidate.policy, ledger.spendable(i, epoch), epoch=epoch,
                                   rounds=rounds, fraction=candidate.fraction)
-            plan = download_plan(credibility, budget, {j: levels[j] for j in others},
-                                 model_size)
+            plan = [(int(p), a) for p, a in download_plan(
+                credibility, budget, {str(j): levels[j] for j in others}, model_size)]
             ledger.request(i, epoch, [a for _, a in plan])
             plans[i] = plan
         new_params: list[FloatVec] = []
         for i in range(n):
             context = RuleContext(epoch, _address(i), domain, receiver_info=registrations[i],
                                   senders_info=tuple(registrations[j] for j, _ in plans[i]))
-            ring: npt.NDArray[np.uint32] | None = None
+            ring: npt.NDArray[np.unsignedinteger[Any]] | None = None
             for j, amount in plans[i]:
                 sealing = RuleContext(
                     epoch, _address(i), domain, receiver_info=registrations[i],
@@ -669,12 +676,24 @@ def _t95(dof: int) -> float:
 # ---------------------------------------------------------------------------- plot
 
 
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Return the indices of the points no other point beats on both coordinates (x, y)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        dominated = any(ox >= x and oy >= y and (ox > x or oy > y)
+                        for j, (ox, oy) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
 def plot(data: dict[str, Any], path: Path, *, min_seeds: int = 1) -> None:
     """Mean gain vs fairness per setting: every candidate tried and the reference frameworks.
 
     One panel per setting; a point per (candidate, rounds) with the seed std as error bars;
-    the paper rule, ``average``, DSSGD, FedAvg and CGSV (best beta) are labelled; the goal
-    region (mean gain >= 2.5 pt, Pearson >= 0.9) is shaded.
+    the Pareto front of the candidates (mean gain, Pearson) is drawn; the default rule
+    (:data:`CHOSEN`), the paper rule, ``average``, DSSGD, FedAvg and CGSV (its fairest beta)
+    are labelled; the goal region (mean gain >= 2.5 pt, Pearson >= 0.9) is shaded.
     """
     import matplotlib
 
@@ -684,7 +703,7 @@ def plot(data: dict[str, Any], path: Path, *, min_seeds: int = 1) -> None:
     settings = [s for s in SETTINGS if any(r["setting"] == s for r in data.get("summary", []))]
     if not settings:
         return
-    fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(settings), figsize=(6.0 * len(settings), 5.2), squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
         rows = [r for r in data["summary"] if r["setting"] == setting
                 and len(r["seeds"]) >= min_seeds and r["pearson"]["mean"] is not None]
@@ -701,30 +720,43 @@ def plot(data: dict[str, Any], path: Path, *, min_seeds: int = 1) -> None:
             ax.errorbar(100 * gain["mean"], fair["mean"], xerr=100 * gain["std"],
                         yerr=fair["std"], fmt=marker, color=colour, alpha=0.6, ms=5,
                         elinewidth=0.6)
+        points = [(100 * r["mean_gain"]["mean"], r["pearson"]["mean"]) for r in rows]
+        front = pareto_front(points)
+        if front:
+            ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "-",
+                    color="tab:green", lw=1.0, alpha=0.7, label="Pareto front (candidates)")
+        for row in rows:
+            if row["candidate"] == CHOSEN:
+                x, y = 100 * row["mean_gain"]["mean"], row["pearson"]["mean"]
+                ax.plot(x, y, "*", color="black", ms=13, label=f"default ({DEFAULT_NAME}, "
+                        f"{len(row['seeds'])} seeds, r{row['rounds']})")
         for name, colour in (("dssgd", "tab:purple"), ("fedavg", "tab:brown"),
                              ("cgsv", "tab:blue")):
             cands = [(k, v) for k, v in data.get("baseline_summary", {}).items()
-                     if k.split("|")[1] == setting and k.split("|")[0].split(":")[0] == name
-                     and int(k.split("|")[2]) >= 30]
+                     if k.split("|")[1] == setting and k.split("|")[0].split(":")[0] == name]
             if not cands:
                 continue
             if name == "cgsv":
                 cands = [max(cands, key=lambda kv: -1 if kv[1]["pearson"]["mean"] is None
                              else kv[1]["pearson"]["mean"])]
-            for key, v in cands:
-                y = v["pearson"]["mean"]
-                ax.errorbar(100 * v["mean_gain"]["mean"], 0.0 if y is None else y,
-                            xerr=100 * v["mean_gain"]["std"],
-                            yerr=0.0 if y is None else v["pearson"]["std"], fmt="s",
-                            color=colour, ms=7)
-                ax.annotate(key.split("|")[0] + ("" if y is not None else " (undefined)"),
-                            (100 * v["mean_gain"]["mean"], 0.0 if y is None else y),
-                            fontsize=7, xytext=(4, 4), textcoords="offset points")
+            # One square per framework: the run length with the most seeds.
+            key, v = max(cands, key=lambda kv: (len(kv[1]["seeds"]), int(kv[0].split("|")[2])))
+            y = v["pearson"]["mean"]
+            ax.errorbar(100 * v["mean_gain"]["mean"], 0.0 if y is None else y,
+                        xerr=100 * v["mean_gain"]["std"],
+                        yerr=0.0 if y is None else v["pearson"]["std"], fmt="s",
+                        color=colour, ms=7)
+            label = f"{key.split('|')[0]} r{key.split('|')[2]}"
+            ax.annotate(label + ("" if y is not None else " (undefined)"),
+                        (100 * v["mean_gain"]["mean"], 0.0 if y is None else y),
+                        fontsize=7, xytext=(4, 4), textcoords="offset points")
         for prefix, colour in (("paper", "tab:red"), ("average", "tab:orange")):
-            best = [r for r in rows if r["candidate"].startswith(prefix)]
-            for r in best:
-                ax.annotate(prefix, (100 * r["mean_gain"]["mean"], r["pearson"]["mean"]),
-                            fontsize=7, color=colour, xytext=(4, -8), textcoords="offset points")
+            for r in rows:
+                if r["candidate"].startswith(prefix):
+                    ax.annotate(f"{prefix} r{r['rounds']}",
+                                (100 * r["mean_gain"]["mean"], r["pearson"]["mean"]),
+                                fontsize=7, color=colour, xytext=(4, -8),
+                                textcoords="offset points")
         ax.axvspan(100 * GOAL["mean_gain"], ax.get_xlim()[1] if rows else 10,
                    ymin=0, ymax=1, color="tab:green", alpha=0.04)
         ax.axhline(GOAL["pearson"], color="tab:green", lw=0.8, ls="--")
@@ -734,6 +766,7 @@ def plot(data: dict[str, Any], path: Path, *, min_seeds: int = 1) -> None:
         ax.set_ylabel("Pearson(contribution, final accuracy)")
         ax.set_ylim(-1.05, 1.05)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
     fig.suptitle("Clear-sum rule sweep: every rule/policy tried (o: 30 rounds, .: shorter), "
                  "error bars = std over seeds; squares: reference frameworks", fontsize=9)
     fig.tight_layout()

@@ -25,8 +25,9 @@ from trainer.selection import topk_indices
 
 FloatVec = NDArray[np.float32]
 
-#: The rule every entry point uses unless told otherwise.
-DEFAULT_RULE = "paper"
+#: The rule every entry point uses unless told otherwise (the market rule at the settings the
+#: clear-sum sweep chose: see :class:`PrecisionRule` and docs/design/rules.md).
+DEFAULT_RULE = "precision"
 
 
 class UnknownRule(FppdlError, ValueError):
@@ -570,7 +571,7 @@ class PrecisionRule(MarketRule):
 
     weighting: str = "size"
     quantity: str = "cap"
-    noise: float = 6.0
+    noise: float = 8.0
     noise_curve: str = "linear"
     discount_noisy: float = 2.0
     noise_dist: str = "uniform"

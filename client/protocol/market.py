@@ -15,8 +15,9 @@ from typing import Protocol
 from client.errors import FppdlError
 from trainer.allocation import allocate_downloads, upload_cap
 
-#: The policy every entry point uses unless told otherwise.
-DEFAULT_BUDGET_POLICY = "even"
+#: The policy every entry point uses unless told otherwise: the default rule's, under which
+#: every party offers its whole spendable balance each round (see ``PrecisionRule``).
+DEFAULT_BUDGET_POLICY = "constant"
 
 
 class UnknownBudgetPolicy(FppdlError, ValueError):

@@ -321,7 +321,7 @@ def test_noisy_copies_are_discounted_and_the_sum_is_their_weighted_mean() -> Non
 def test_precision_rule_is_the_market_rule_at_the_chosen_settings() -> None:
     rule = make_rule("precision")
     assert isinstance(rule, PrecisionRule) and rule.name == "precision"
-    same = MarketRule(weighting="size", quantity="cap", noise=6.0, noise_curve="linear",
+    same = MarketRule(weighting="size", quantity="cap", noise=8.0, noise_curve="linear",
                       discount_noisy=2.0, noise_dist="uniform")
     deltas, params = _vectors(11, 2)
     reg = _reg(600, 4)
@@ -335,6 +335,30 @@ def test_precision_rule_is_the_market_rule_at_the_chosen_settings() -> None:
         assert int(np.count_nonzero(a[SIZE:])) == cap  # any payment buys the whole cap ...
         weight = a[SIZE:].max()
         assert weight == (600 if points == cap else max(  # ... at a precision it pays for
-            1, round(600 / (1 + 2.0 * (6.0 * (1 - points / cap)) ** 2))))
+            1, round(600 / (1 + 2.0 * (8.0 * (1 - points / cap)) ** 2))))
     with pytest.raises(UnknownRule):
         make_rule("precision", {"noise": -1.0})
+
+
+def test_the_default_rule_is_the_configuration_the_sweep_marks_as_chosen() -> None:
+    # The sweep's plot and JSON name the default by its market options: keep the two in sync.
+    import importlib.util
+    import sys
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from client.protocol.aggregation import DEFAULT_RULE
+    from client.protocol.market import DEFAULT_BUDGET_POLICY
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "rule_sweep.py"
+    spec = importlib.util.spec_from_file_location("rule_sweep", path)
+    assert spec is not None and spec.loader is not None
+    sweep = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("rule_sweep", sweep)  # dataclasses look their module up there
+    spec.loader.exec_module(sweep)
+    assert sweep.DEFAULT_NAME == DEFAULT_RULE
+    chosen = sweep.Candidate.parse(sweep.CHOSEN)
+    assert (chosen.policy, chosen.fraction) == (DEFAULT_BUDGET_POLICY, 1.0)
+    ours = {k: v for k, v in asdict(make_rule(DEFAULT_RULE)).items() if k != "name"}  # type: ignore[call-overload]
+    theirs = {k: v for k, v in asdict(chosen.make()).items() if k != "name"}  # type: ignore[call-overload]
+    assert ours == theirs
