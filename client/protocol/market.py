@@ -15,8 +15,9 @@ from typing import Protocol
 from client.errors import FppdlError
 from trainer.allocation import allocate_downloads, upload_cap
 
-#: The policy every entry point uses unless told otherwise.
-DEFAULT_BUDGET_POLICY = "even"
+#: The policy every entry point uses unless told otherwise: the default rule's, under which
+#: every party offers its whole spendable balance each round (see ``PrecisionRule``).
+DEFAULT_BUDGET_POLICY = "constant"
 
 
 class UnknownBudgetPolicy(FppdlError, ValueError):
@@ -94,3 +95,14 @@ def download_plan(
     caps = {p: upload_cap(sharing_levels[p], model_size) for p in credibility}
     amounts = allocate_downloads(credibility, budget, caps)
     return [(p, a) for p, a in amounts.items() if a > 0]
+
+
+@register_policy("constant")
+def constant_budget(balance: int, *, epoch: int, rounds: int, fraction: Fraction) -> int:
+    """Offer ``fraction`` of the spendable balance every round (1 spends it all each round).
+
+    Points circulate (what one party spends another earns), so a constant fraction keeps
+    buying every round; with ``fraction = 1`` and every party doing the same, what a party
+    buys from an uploader is bounded by the uploader's cap and its own balance alone.
+    """
+    return min(balance, math.floor(Fraction(balance) * fraction))

@@ -36,8 +36,8 @@ class Unmasked:
     ----------
     total : ndarray or None
         The sum of the accepted senders' vectors; None when there is none to apply.
-    senders : int
-        How many envelopes the sum holds.
+    senders : tuple of str
+        The senders whose envelopes the sum holds.
     dropped : list of str
         Requested uploaders whose envelope is not in the sum.
     note : str
@@ -45,7 +45,7 @@ class Unmasked:
     """
 
     total: FloatVec | None
-    senders: int = 0
+    senders: tuple[str, ...] = ()
     dropped: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -238,7 +238,7 @@ class DoubleMasking:
         if result.total is None:
             self.state.record("aggregation_failed", round=epoch, error=result.error)
             return Unmasked(None, dropped=dropped, note=result.error.split(":")[0])
-        return Unmasked(result.total, senders=len(accepted), dropped=dropped)
+        return Unmasked(result.total, senders=tuple(accepted), dropped=dropped)
 
     def prune(self, before: int) -> None:
         """Forget the guard's rounds below ``before`` (their claim windows are over)."""

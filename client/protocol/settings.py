@@ -18,6 +18,7 @@ from typing import Any, Final
 from eth_utils import keccak
 
 from client.errors import FppdlError
+from client.protocol.market import DEFAULT_BUDGET_POLICY
 
 #: Bumped when the encoding changes; a node refuses settings of another version.
 SETTINGS_VERSION: Final = 1
@@ -81,7 +82,7 @@ class ConsortiumSettings:
     init_seed: int
     aggregation: str
     rule_options: Mapping[str, Any] = field(default_factory=dict)
-    budget_policy: str = "even"
+    budget_policy: str = DEFAULT_BUDGET_POLICY
     budget_fraction: str = "1/1"
     eval_samples: int = 100
     ring_bits: int = 32
