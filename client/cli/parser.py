@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from client.chain.records import LedgerParams
+from client.cli.audit import add_audit
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
 
@@ -218,4 +219,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_commands(sub)
     add_party_commands(sub)
     add_inspect(sub)
+    add_audit(sub)
     return parser
