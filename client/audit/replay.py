@@ -194,6 +194,7 @@ class _TxScope:
     block: int
     info: TxInfo | None
     epoch: int
+    label: str
     expected: list[_Expect] = field(default_factory=list)
     settled: set[str] = field(default_factory=set)
     skipped: set[tuple[int, str, str]] = field(default_factory=set)
@@ -347,8 +348,7 @@ class Replay:
             self._check_conservation()
             self._record_series(tx)
         if tx.info is not None:
-            label = "deployment" if tx.tx == self.deploy_tx else self._gas_label(tx.epoch)
-            self.gas[label] = self.gas.get(label, 0) + tx.info.gas_used
+            self.gas[tx.label] = self.gas.get(tx.label, 0) + tx.info.gas_used
             self.gas_by_party[tx.info.sender] = (
                 self.gas_by_party.get(tx.info.sender, 0) + tx.info.gas_used)
         self.tx_count += 1
@@ -356,11 +356,15 @@ class Replay:
 
     def _begin(self, tx_hash: str, block: int, info: TxInfo | None) -> None:
         epoch = self.current_round if self.registration_closed else -1
-        self._tx = _TxScope(tx_hash, block, info, epoch)
+        self._tx = _TxScope(tx_hash, block, info, epoch, self._gas_label(epoch))
 
     def _gas_label(self, epoch: int) -> str:
+        if self.params is None:
+            return "deployment"
         if epoch < 0:
             return "registration"
+        if self.finished:
+            return "after the end"
         if epoch == 0:
             return "benchmarking"
         return f"round {epoch}"

@@ -166,11 +166,19 @@ function legend(id, items) {
   var S = D.series, W = 860, H = 280, x0 = 60, y0 = 12, w = W - x0 - 16, h = 220;
   var s = svg('chart-balances', W, H);
   if (!S.length) { s.setAttribute('data-lines', '0'); return; }
-  var b0 = S[0].block, b1 = S[S.length - 1].block, hi = 1;
-  S.forEach(function (p) { for (var a in p.holdings) { hi = Math.max(hi, p.holdings[a]); } });
+  var b0 = S[0].block, b1 = S[S.length - 1].block, hi = -Infinity, lo = Infinity;
+  S.forEach(function (p) {
+    for (var a in p.holdings) {
+      hi = Math.max(hi, p.holdings[a]);
+      lo = Math.min(lo, p.holdings[a]);
+    }
+  });
+  // Holdings move by small transfers: the axis spans what they reach, padded.
+  var pad = Math.max(1, Math.round((hi - lo) * 0.1));
+  hi += pad; lo = Math.max(0, lo - pad);
   function X(b) { return x0 + (b - b0) / ((b1 - b0) || 1) * w; }
-  function Y(v) { return y0 + h - v / hi * h; }
-  axisY(s, x0, y0, h, 0, hi, 4);
+  function Y(v) { return y0 + h - (v - lo) / (hi - lo) * h; }
+  axisY(s, x0, y0, h, lo, hi, 4);
   el('line', {x1: x0, x2: x0 + w, y1: y0 + h, y2: y0 + h, stroke: '#999'}, s);
   label(s, x0, H - 22, 'block ' + b0);
   label(s, x0 + w, H - 22, 'block ' + b1, 'end');
@@ -195,7 +203,7 @@ function legend(id, items) {
 
 // 3. Timeline: epochs, reports, removals, claims.
 (function () {
-  var T = D.timeline, W = 860, H = 210, x0 = 90, w = W - x0 - 16, s = svg('chart-timeline', W, H);
+  var T = D.timeline, W = 860, H = 210, x0 = 90, w = W - x0 - 40, s = svg('chart-timeline', W, H);
   var blocks = T.map(function (e) { return e.block; }).filter(function (b) { return b !== null; });
   if (!blocks.length) { s.setAttribute('data-marks', '0'); return; }
   var b0 = Math.min.apply(null, blocks), b1 = Math.max.apply(null, blocks);
@@ -247,12 +255,12 @@ function legend(id, items) {
 
 // 4. Gas per round.
 (function () {
-  var G = D.gas, keys = Object.keys(G), W = Math.max(420, 80 + keys.length * 60), H = 260;
+  var G = D.gas, W = Math.max(420, 80 + G.length * 60), H = 260;
   var x0 = 70, y0 = 12, h = 190, s = svg('chart-gas', W, H), hi = 1, bars = 0;
-  keys.forEach(function (k) { hi = Math.max(hi, G[k]); });
+  G.forEach(function (g) { hi = Math.max(hi, g[1]); });
   axisY(s, x0, y0, h, 0, hi, 4);
-  keys.forEach(function (k, i) {
-    var x = x0 + 10 + i * 60, v = G[k], y = y0 + h - v / hi * h;
+  G.forEach(function (g, i) {
+    var k = g[0], x = x0 + 10 + i * 60, v = g[1], y = y0 + h - v / hi * h;
     title(el('rect', {x: x, y: y, width: 40, height: Math.max(1, y0 + h - y),
       fill: '#3b6fd8'}, s), k + ': ' + v + ' gas');
     var t = label(s, x + 20, H - 44, k, 'end');
@@ -365,7 +373,9 @@ def render(result: Mapping[str, Any]) -> str:
     chart_data = {
         "parties": [{"address": p["address"]} for p in result["parties"]],
         "flows": result["flows"], "series": thin(result["series"]),
-        "timeline": result["timeline"], "gas": result["gas"],
+        "timeline": result["timeline"],
+        # In the epochs' order (the embedded JSON's keys are sorted).
+        "gas": [[label, gas] for label, gas in result["gas"].items()],
     }
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
