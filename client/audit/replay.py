@@ -246,6 +246,7 @@ class Replay:
         self.deposits_paid = 0
         self.deposits_withdrawn = 0
         self.events = 0
+        self.event_counts: dict[str, int] = {}
         self.last_block = -1
         self.last_log: tuple[int, int] = (-1, -1)
         # What the report draws.
@@ -299,6 +300,7 @@ class Replay:
         self.last_log = max(self.last_log, position)
         self.last_block = max(self.last_block, meta.block_number)
         self.events += 1
+        self.event_counts[event.name] = self.event_counts.get(event.name, 0) + 1
         tx.names.append(event.name)
         if info is not None and info.status != 1:
             self._v(K.UNEXPECTED_EVENT, f"{event.name} logged by a transaction with status "

@@ -200,6 +200,7 @@ def _data(
     summary = {
         "ledger": replay.address, "chain_id": chain_id, "from_block": from_block,
         "to_block": last, "deployment_block": replay.deploy_block, "events": replay.events,
+        "events_by_name": dict(sorted(replay.event_counts.items())),
         "transactions": replay.tx_count, "parties": len(replay.order),
         "credible": sum(1 for p in replay.parties.values()
                         if p.status is PartyStatus.CREDIBLE),
