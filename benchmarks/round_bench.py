@@ -23,13 +23,11 @@ sys.path.insert(0, str(ROOT))
 from eth_account import Account  # noqa: E402
 
 from client.chain.anvil import start_anvil  # noqa: E402
-from client.protocol.config import ProtocolConfig  # noqa: E402
-from client.protocol.metrics import CATEGORIES  # noqa: E402
-from client.protocol.runner import Consortium, ConsortiumSpec, prepare_parties  # noqa: E402
+from client.compose import PartySettings  # noqa: E402
+from client.consortium import Consortium, ConsortiumSpec, plan_parties  # noqa: E402
+from client.timing import CATEGORIES  # noqa: E402
 from storage import MemoryStore  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
 from trainer.data import default_pool  # noqa: E402
-from trainer.dpgan import DPGANConfig  # noqa: E402
 
 MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
 ROUNDS = 2
@@ -44,16 +42,14 @@ def measure(parties: int) -> dict[str, Any]:
         per_party=600 if parties * 600 <= (14_000 if mnist else 4_000) else 250,
         test_size=1000,
         # The DPGAN is not part of a round; a small one keeps the set-up short.
-        dpgan=DPGANConfig(epochs=1, width=8),
-        protocol=ProtocolConfig(
-            rounds=ROUNDS,
-            eval_samples=50,
-            train=TrainConfig(local_epochs=5, pretrain_epochs=2, threads=1),
+        settings=PartySettings(
+            rounds=ROUNDS, eval_samples=50, local_epochs=5, pretrain_epochs=2,
+            dpgan_epochs=1, dpgan_width=8, threads=1,
         ),
         mnist_dir=mnist,
     )
     pool = default_pool(test_size=spec.test_size, seed=spec.seed, mnist_dir=mnist)
-    prepared = prepare_parties(spec, pool=pool)
+    prepared = plan_parties(spec, pool=pool)
     node = start_anvil(accounts=2)
     try:
         store = MemoryStore()

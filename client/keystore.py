@@ -27,6 +27,7 @@ from web3 import Web3
 from client.crypto import PartyKeys
 from client.crypto.errors import KeyImportError
 from client.errors import FppdlError
+from client.identity import PartyIdentity
 
 SIGNING_KEY_FILE = "signing-key.json"
 ENCRYPTION_KEY_FILE = "encryption-key.bin"
@@ -81,29 +82,15 @@ class PasswordSource:
                 "no password given: use --password-env VAR or --password-file PATH "
                 "(or run on a terminal to be prompted)"
             )
-        first = getpass.getpass("keystore password: ")
-        if not first:
-            raise PasswordUnavailable("empty password")
-        if confirm and getpass.getpass("repeat password: ") != first:
-            raise PasswordUnavailable("the two passwords differ")
+        try:
+            first = getpass.getpass("keystore password: ")
+            if not first:
+                raise PasswordUnavailable("empty password")
+            if confirm and getpass.getpass("repeat password: ") != first:
+                raise PasswordUnavailable("the two passwords differ")
+        except EOFError:
+            raise PasswordUnavailable("no password entered (end of input)") from None
         return first.encode()
-
-
-@dataclass(frozen=True)
-class StoredKeys:
-    """A party's decrypted secrets.
-
-    The protocol's ``PartyIdentity`` is built from these; kept separate so that opening a
-    keystore does not load the training stack.
-    """
-
-    account: LocalAccount
-    keys: PartyKeys
-
-    @property
-    def address(self) -> str:
-        """Checksummed Ethereum address."""
-        return str(self.account.address)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -126,7 +113,7 @@ def create_keystore(
     *,
     kdf_log2_n: int = DEFAULT_KDF_LOG2_N,
     account: LocalAccount | None = None,
-) -> StoredKeys:
+) -> PartyIdentity:
     """Generate (or take) a signing key, generate encryption keys, write both encrypted.
 
     Parameters
@@ -142,7 +129,7 @@ def create_keystore(
 
     Returns
     -------
-    StoredKeys
+    PartyIdentity
         The keys just written.
     """
     if not MIN_KDF_LOG2_N <= kdf_log2_n <= 22:
@@ -158,7 +145,7 @@ def create_keystore(
     _write_private(
         directory / ENCRYPTION_KEY_FILE, keys.export_encrypted(password, log2_n=kdf_log2_n)
     )
-    return StoredKeys(signer, keys)
+    return PartyIdentity(signer, keys)
 
 
 def keystore_address(directory: Path) -> str:
@@ -183,7 +170,7 @@ def _read_signing_file(directory: Path) -> dict[str, object]:
     return data
 
 
-def load_identity(directory: Path, password: bytes) -> StoredKeys:
+def load_identity(directory: Path, password: bytes) -> PartyIdentity:
     """Decrypt both key files of ``directory``.
 
     Raises
@@ -200,6 +187,11 @@ def load_identity(directory: Path, password: bytes) -> StoredKeys:
         if "MAC mismatch" in str(exc):
             raise WrongPassword(f"wrong password for the keystore in {directory}") from None
         raise KeystoreError(f"{directory / SIGNING_KEY_FILE} is malformed") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        # A keystore JSON missing a field ('kdf', 'cipherparams', ...) or of the wrong shape.
+        raise KeystoreError(
+            f"{directory / SIGNING_KEY_FILE} is malformed (missing or bad field {exc})"
+        ) from None
     enc_path = directory / ENCRYPTION_KEY_FILE
     if not enc_path.is_file():
         raise KeystoreError(f"{enc_path} is missing")
@@ -207,4 +199,4 @@ def load_identity(directory: Path, password: bytes) -> StoredKeys:
         keys = PartyKeys.import_encrypted(enc_path.read_bytes(), password)
     except KeyImportError as exc:
         raise WrongPassword(f"cannot open {enc_path}: {exc}") from None
-    return StoredKeys(Account.from_key(key), keys)
+    return PartyIdentity(Account.from_key(key), keys)

@@ -2,14 +2,19 @@
 
 A party folder holds everything one institution needs and nothing of the others::
 
-    party.json           settings (chain, ledger, store, model, rounds; no secrets)
+    party.json           settings (chain, ledger, store, party settings; no secrets)
     signing-key.json     eth-account keystore (0600)       } see client.keystore
     encryption-key.bin   encrypted encryption keys (0600)  }
-    prepared.npz         standalone model, DPGAN samples (Algorithm 1 step 1; done once)
-    state/               the protocol's local state (atomic file, resumable)
+    prepared-*.npz       standalone model, DPGAN samples (Algorithm 1 step 1; done once, 0600)
+    state/<chain>/       the protocol's local state on one chain and ledger (atomic, resumable)
     run.lock             held while `fppdl party run` works on this folder
 
-The node composes :class:`client.protocol.Party` and calls :meth:`Party.step` until the
+The local state is keyed by chain id, ledger address and genesis block hash
+(:func:`chain_key`): a restarted devnet reuses the chain id and, for the same deployer, even
+the ledger address, and its results must never be mixed with the old chain's.
+
+The node assembles its :class:`client.protocol.party.Party` through :mod:`client.compose` (the
+same composition the in-process consortium uses) and calls :meth:`Party.step` until the
 configured rounds are over; the chain and the store are the only channels to other parties.
 """
 
@@ -19,11 +24,11 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from filelock import FileLock, Timeout
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
@@ -31,23 +36,23 @@ from web3 import Web3
 from client.access import ChainUnavailable, NodeError, open_chain, open_ledger
 from client.chain.ledger import Ledger
 from client.chain.records import PartyStatus, Phase
-from client.protocol.config import ProtocolConfig
-from client.protocol.state import PartyState
+from client.compose import PartySettings
+from client.identity import PartyIdentity
+from client.progress import ConsortiumView, blocks_text, describe, phase_name, read_view
+from client.protocol.state import STATE_FILE, PartyState
+from client.shards import read_shard
 from storage import ContentStore, open_store
-from trainer.config import TrainConfig
-from trainer.data import Dataset, Normalisation, Pool, default_pool
-from trainer.partitions import make_partition
 
 if TYPE_CHECKING:  # torch and opacus load only when a command trains or runs the protocol
-    from client.keystore import StoredKeys
-    from client.protocol.learner import ModelLearner
     from client.protocol.party import Party
-    from trainer.dpgan import DPGANConfig, SampleRelease
 
 SETTINGS_FILE = "party.json"
-PREPARED_FILE = "prepared.npz"
 STATE_DIR = "state"
 LOCK_FILE = "run.lock"
+#: Seconds between repeated progress lines while nothing changes.
+HEARTBEAT_SECONDS = 30.0
+#: Blocks a node waits on silent parties before suspecting they were given fewer rounds.
+SILENT_BLOCKS = 5
 
 
 class NotRegistered(NodeError):
@@ -56,10 +61,6 @@ class NotRegistered(NodeError):
 
 class NodeBusy(NodeError):
     """Another process runs this party folder (its lock file is held)."""
-
-
-class ShardError(NodeError):
-    """A data shard file is missing or malformed."""
 
 
 # ---------------------------------------------------------------------- settings
@@ -74,25 +75,13 @@ class NodeSettings:
     name : str
         Label in logs and results.
     data : str
-        Path of the party's data shard (see :func:`write_shard`).
+        Path of the party's data shard (see :func:`client.shards.write_shard`).
     rpc_url, ledger, store : str
         JSON-RPC endpoint, ledger contract address, content store spec (:func:`storage.open_store`).
-    model : str
-        ``mlp`` or ``cnn``.
-    rounds, local_epochs, pretrain_epochs, eval_samples : int
-        Protocol and local-training settings (:class:`ProtocolConfig`, :class:`TrainConfig`).
-    aggregation : str
-        ``paper`` or ``average``.
-    epsilon, delta : float
-        DPGAN privacy target.
-    dpgan_epochs, dpgan_width : int
-        DPGAN training size.
-    seed : int
-        Seeds local training and the DPGAN (experiments only; never secrets).
-    init_seed : int
-        Seed of the public initial model w0, the same for every party of a consortium.
     poll_seconds : float
         Pause between chain polls while waiting for a deadline.
+    party : PartySettings
+        How the party prepares and takes part (:class:`client.compose.PartySettings`).
     """
 
     name: str
@@ -100,46 +89,26 @@ class NodeSettings:
     rpc_url: str = ""
     ledger: str = ""
     store: str = ""
-    model: str = "mlp"
-    rounds: int = 3
-    local_epochs: int = 1
-    pretrain_epochs: int = 5
-    eval_samples: int = 100
-    aggregation: str = "paper"
-    epsilon: float = 4.0
-    delta: float = 1e-5
-    dpgan_epochs: int = 5
-    dpgan_width: int = 16
-    seed: int = 0
-    init_seed: int = 0
     poll_seconds: float = 0.5
-
-    def protocol(self) -> ProtocolConfig:
-        """Return the protocol settings of this node."""
-        train = TrainConfig(local_epochs=self.local_epochs, pretrain_epochs=self.pretrain_epochs,
-                            threads=1)
-        return ProtocolConfig(
-            rounds=self.rounds, aggregation=self.aggregation, eval_samples=self.eval_samples,
-            train=train, seed=self.seed,
-        )
-
-    def dpgan(self) -> DPGANConfig:
-        """Return the DPGAN settings of this node."""
-        from trainer.dpgan import DPGANConfig
-
-        return DPGANConfig(epochs=self.dpgan_epochs, width=self.dpgan_width)
+    party: PartySettings = field(default_factory=PartySettings)
 
     def with_(self, **changes: Any) -> NodeSettings:
         """Return a copy with the non-None ``changes`` applied."""
-        values = asdict(self)
-        values.update({k: v for k, v in changes.items() if v is not None})
-        return NodeSettings(**values)
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the settings as the JSON object of ``party.json``."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "party"}
+        values["party"] = self.party.as_json()
+        return values
 
 
 def save_settings(directory: Path, settings: NodeSettings) -> None:
-    """Write ``party.json`` atomically."""
+    """Write ``party.json`` atomically (mode 0600: it names the party's data and endpoints)."""
     tmp = directory / f".{SETTINGS_FILE}.tmp"
-    tmp.write_text(json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(settings.as_json(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, directory / SETTINGS_FILE)
 
 
@@ -150,150 +119,37 @@ def load_settings(directory: Path) -> NodeSettings:
         raise NodeError(f"{directory} is not a party folder: run `fppdl party init {directory}`")
     try:
         data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        party = PartySettings.from_json(data.pop("party", {}))
         known = {f.name for f in fields(NodeSettings)}
-        return NodeSettings(**{k: v for k, v in data.items() if k in known})
+        return NodeSettings(**{k: v for k, v in data.items() if k in known}, party=party)
     except (ValueError, TypeError) as exc:
         raise NodeError(f"{path} is malformed: {exc}") from None
 
 
-# ---------------------------------------------------------------------- data shards
+def chain_key(w3: Web3, ledger_address: str) -> str:
+    """Return the name of the local-state folder of a ledger on a chain.
+
+    Chain id, ledger address and the genesis block's hash: the last tells a restarted devnet
+    (same id, often the same ledger address) from the chain the state was written on.
+    """
+    genesis = bytes(w3.eth.get_block(0)["hash"]).hex()[:12]
+    address = Web3.to_checksum_address(ledger_address)
+    return f"{int(w3.eth.chain_id)}-{address}-{genesis}"
 
 
-@dataclass(frozen=True, eq=False)
-class Shard:
-    """One party's data: its private training examples, the held-out test split, the
-    normalisation they share, and the sharing level (fraction of |D| to release as samples)."""
-
-    train: Dataset
-    test: Dataset
-    normalisation: Normalisation
-    level: float
+def state_dir(directory: Path, w3: Web3, ledger_address: str) -> Path:
+    """Return the party folder's local-state folder for ``ledger_address`` on ``w3``'s chain."""
+    return directory / STATE_DIR / chain_key(w3, ledger_address)
 
 
-def write_shard(path: Path, shard: Shard) -> None:
-    """Write ``shard`` as one ``.npz`` file (mode 0600: it is the party's private data)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(
-            fh, x=shard.train.x, y=shard.train.y, test_x=shard.test.x, test_y=shard.test.y,
-            mean=np.asarray(shard.normalisation.mean), std=np.asarray(shard.normalisation.std),
-            level=np.asarray(shard.level),
-        )
-    os.replace(tmp, path)
-
-
-def read_shard(path: Path) -> Shard:
-    """Read a file written by :func:`write_shard`."""
-    if not path.is_file():
-        raise ShardError(f"dataset file {path} does not exist")
-    try:
-        with np.load(path) as data:
-            norm = Normalisation(tuple(float(v) for v in data["mean"]),
-                                 tuple(float(v) for v in data["std"]))
-            return Shard(
-                Dataset(data["x"].astype(np.float32), data["y"].astype(np.int64), "shard"),
-                Dataset(data["test_x"].astype(np.float32), data["test_y"].astype(np.int64),
-                        "test"),
-                norm,
-                float(data["level"]),
-            )
-    except (OSError, KeyError, ValueError) as exc:
-        raise ShardError(f"{path} is not an fppdl data shard: {exc}") from None
-
-
-def make_shards(
-    *,
-    parties: int,
-    setting: str,
-    per_party: int,
-    seed: int,
-    test_size: int = 1000,
-    mnist_dir: str | None = None,
-    pool: Pool | None = None,
-) -> list[Shard]:
-    """Cut the MNIST pool into ``parties`` shards with the paper's partition ``setting``."""
-    pool = pool or default_pool(test_size=test_size, seed=seed, mnist_dir=mnist_dir)
-    partition = make_partition(setting, pool.train, parties, seed=seed, per_party=per_party)
-    return [
-        Shard(partition.party_data(pool.train, i), pool.test, pool.normalisation,
-              float(partition.levels[i]))
-        for i in range(parties)
-    ]
-
-
-# ---------------------------------------------------------------------- preparation
-
-
-@dataclass(frozen=True, eq=False)
-class Prepared:
-    """Algorithm 1 step 1 of one party: standalone parameters, accuracy, released samples."""
-
-    params: np.ndarray[Any, np.dtype[np.float32]]
-    standalone_accuracy: float
-    samples: SampleRelease
-    dpgan_epsilon: float
-
-    def save(self, path: Path) -> None:
-        """Write atomically."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh, params=self.params, accuracy=np.asarray(self.standalone_accuracy),
-                samples=np.frombuffer(self.samples.to_bytes(), np.uint8),
-                epsilon=np.asarray(self.dpgan_epsilon),
-            )
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> Prepared:
-        """Read a file written by :meth:`save`."""
-        from trainer.dpgan import SampleRelease
-
-        with np.load(path) as data:
-            return cls(
-                data["params"].astype(np.float32), float(data["accuracy"]),
-                SampleRelease.from_bytes(bytes(data["samples"])), float(data["epsilon"]),
-            )
-
-
-def learner_for(settings: NodeSettings, shard: Shard) -> ModelLearner:
-    """Return the party's model over its shard (same seed on every restart)."""
-    from client.protocol.learner import ModelLearner
-
-    return ModelLearner(
-        model_name=settings.model, data=shard.train, test=shard.test,
-        train=settings.protocol().train, normalisation=shard.normalisation, seed=settings.seed,
-        init_seed=settings.init_seed,
-    )
-
-
-def prepare(
-    directory: Path, settings: NodeSettings, shard: Shard, learner: ModelLearner,
-    say: Callable[[str], None],
-) -> Prepared:
-    """Standalone training + DPGAN + sample release, done once and cached in the folder."""
-    from trainer.dpgan import release_samples, train_dpgan
-
-    path = directory / PREPARED_FILE
-    if path.is_file():
-        prepared = Prepared.load(path)
-        learner.set_params(prepared.params)
-        return prepared
-    say(f"standalone training on {len(shard.train)} examples")
-    standalone = learner.pretrain()
-    say(f"standalone accuracy {standalone:.4f}; training DPGAN (epsilon {settings.epsilon})")
-    gan = train_dpgan(
-        shard.train.x, labels=shard.train.y, epsilon=settings.epsilon, delta=settings.delta,
-        seed=settings.seed, config=settings.dpgan(), normalisation=shard.normalisation,
-    )
-    released = max(1, round(shard.level * len(shard.train)))
-    samples = release_samples(gan, released, seed=settings.seed + 500)
-    prepared = Prepared(learner.params(), standalone, samples, float(gan.achieved_epsilon))
-    prepared.save(path)
-    say(f"released {samples.count} DPGAN samples (achieved epsilon {prepared.dpgan_epsilon:.3f})")
-    return prepared
+def latest_state_dir(directory: Path) -> Path | None:
+    """Return the most recently written local-state folder of a party folder (None: none)."""
+    root = directory / STATE_DIR
+    candidates = [d for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+    written = [d for d in candidates if (d / STATE_FILE).is_file()]
+    return max(written, key=lambda d: (d / STATE_FILE).stat().st_mtime) if written else None
 
 
 # ---------------------------------------------------------------------- the node
@@ -305,7 +161,7 @@ class PartyNode:
     def __init__(
         self,
         directory: Path,
-        identity: StoredKeys,
+        identity: PartyIdentity,
         settings: NodeSettings,
         say: Callable[[str], None] = lambda _m: None,
     ) -> None:
@@ -352,8 +208,8 @@ class PartyNode:
             )
 
     def build(self, ledger: Ledger) -> Party:
-        """Compose the protocol party (prepares on first use)."""
-        from client.protocol.party import Party, PartyIdentity
+        """Compose the protocol party through :mod:`client.compose` (prepares on first use)."""
+        from client.compose import compose_party, make_learner, prepare_party
 
         s = self.settings
         if not s.store:
@@ -362,12 +218,17 @@ class PartyNode:
             raise NodeError(f"{self.directory} has no data shard configured (party.json 'data')")
         store: ContentStore = open_store(s.store)
         shard = read_shard(Path(s.data))
-        learner = learner_for(s, shard)
-        prepared = prepare(self.directory, s, shard, learner, self.say)
-        return Party(
-            identity=PartyIdentity(self.identity.account, self.identity.keys),
-            ledger=ledger, store=store, learner=learner,
-            config=s.protocol(), state_dir=self.directory / STATE_DIR, samples=prepared.samples,
+        prefix = f"{s.name}: "
+
+        def say(message: str) -> None:  # the node's reporter already names the party
+            self.say(message.removeprefix(prefix))
+
+        prepared = prepare_party(s.name, shard, s.party, cache_dir=self.directory, say=say)
+        return compose_party(
+            identity=self.identity, ledger=ledger, store=store,
+            learner=make_learner(prepared, shard, s.party), prepared=prepared,
+            settings=s.party,
+            state_dir=state_dir(self.directory, ledger.w3, ledger.address),
         )
 
     def register(self) -> Party:
@@ -401,12 +262,17 @@ class PartyNode:
         last: tuple[Phase, int] | None = None
         reported = len(party.state.records)
         idle_since = time.monotonic()
+        waits = WaitReporter(self.say, ledger, rounds=party.config.rounds, me=party.address)
+        self.say(f"taking part in {party.config.rounds} rounds (--rounds: every party of the "
+                 "consortium must be given the same number)")
         while not party.finished():
             now = (ledger.phase(), ledger.current_round())
             if target is not None and ledger.registration_closed() and now[1] > target:
                 break
             if now != last:
-                self.say(f"epoch {now[1]}: {now[0].name.lower()}")
+                # every phase change says where the consortium stands: the count of parties
+                # that acted and the phase's deadline (the same line as while waiting)
+                self.say(f"epoch {now[1]}: {waits.line()}")
                 last = now
             moved = party.step() or party.close_overdue_epoch()
             for record in party.state.records[reported:]:
@@ -415,30 +281,174 @@ class PartyNode:
             if moved:
                 idle_since = time.monotonic()
                 continue
+            waits.waiting()
             if max_idle_seconds is not None and time.monotonic() - idle_since > max_idle_seconds:
                 raise NodeError(f"nothing to do for {max_idle_seconds:.0f}s in {now[0].name}")
             time.sleep(self.settings.poll_seconds)
         return party
 
 
+class WaitReporter:
+    """Says what a waiting party waits for: on every change, and every 30 s while nothing does.
+
+    It also names the parties a round waits on when they acted in the previous round and are
+    silent in this one: parties given fewer ``--rounds`` stop, and the round then runs to its
+    deadline blocks (about 1,200 with the default phase lengths).
+    """
+
+    def __init__(
+        self, say: Callable[[str], None], ledger: Ledger, *, rounds: int | None, me: str,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.say = say
+        self.ledger = ledger
+        self.rounds = rounds
+        self.me = me
+        self.heartbeat = heartbeat
+        self._last: tuple[Any, ...] | None = None
+        self._said_at = 0.0
+        self._waiting_since: dict[tuple[int, int], int] = {}
+        self._hinted: set[int] = set()
+
+    def line(self) -> str:
+        """Return the progress line now (and count it as said: the heartbeat restarts)."""
+        view = read_view(self.ledger, names=False, block_time=False)
+        self._last, self._said_at = view.key, time.monotonic()
+        return describe(view.timed(self.ledger.w3), self.rounds)
+
+    def waiting(self) -> ConsortiumView:
+        """Report the current wait if it changed or the heartbeat is due; return the view."""
+        view = read_view(self.ledger, names=False, block_time=False)
+        key = view.key
+        now = time.monotonic()
+        if key != self._last or now - self._said_at >= self.heartbeat:
+            self.say(describe(view.timed(self.ledger.w3), self.rounds))
+            self._last, self._said_at = key, now
+        self._check_silent(view)
+        return view
+
+    def _check_silent(self, view: ConsortiumView) -> None:
+        if view.round <= 1 or view.round in self._hinted or view.phase not in (
+            Phase.REQUEST, Phase.UPLOAD, Phase.SETTLE
+        ):
+            return
+        since = self._waiting_since.setdefault((view.round, int(view.phase)), view.block)
+        if view.block - since < SILENT_BLOCKS:
+            return
+        named = read_view(self.ledger, names=True)
+        previous = {r.requester for r in self.ledger.download_requests(view.round - 1)}
+        silent = [p for p in named.waiting_on if p != self.me and p in previous]
+        if not silent:
+            return
+        self._hinted.add(view.round)
+        assert named.epoch_deadline is not None
+        left = max(0, named.epoch_deadline - named.block)
+        self.say(
+            f"round {view.round}: waiting on {len(silent)} "
+            f"{'party' if len(silent) == 1 else 'parties'} that took part in round "
+            f"{view.round - 1} and are silent now ({', '.join(silent)}). If they were given "
+            f"fewer --rounds they have stopped: this round then ends only at its deadline, "
+            f"block {named.epoch_deadline}, in {blocks_text(left, named.block_seconds)}. "
+            "Every party must be given the same --rounds."
+        )
+
+
 def status_of(directory: Path, settings: NodeSettings, address: str) -> dict[str, Any]:
-    """Points, round, phase and the party's own credibility list (read-only, no secrets)."""
+    """Points, round, phase and the party's own credibility list (read-only, no secrets).
+
+    The local results are those of this chain and ledger only (see :func:`chain_key`).
+    """
     w3 = open_chain(settings.rpc_url)
     ledger = open_ledger(w3, settings.ledger)
     info = ledger.party_info(address)
     points = ledger.points_of(address)
-    state = PartyState.load(directory / STATE_DIR)
+    local = state_dir(directory, w3, ledger.address)
+    state = PartyState.load(local)
     return {
         "name": settings.name,
         "address": address,
+        "chain_id": int(w3.eth.chain_id),
+        "state": str(local),
         "ledger": ledger.address,
         "status": info.status.name.lower(),
-        "phase": ledger.phase().name.lower(),
+        "phase": phase_name(ledger.phase()),
         "round": ledger.current_round(),
         "block": ledger.block_number(),
         "points": {"balance": points.balance, "escrowed": points.escrowed,
-                   "releasable": points.releasable},
+                   "pending": points.pending, "disputed": points.disputed,
+                   "deposited": points.deposited, "releasable": points.releasable},
         "credibility": {k: float(v) for k, v in sorted(state.credibility.items())},
         "standalone_accuracy": state.standalone_accuracy,
         "accuracy_per_round": [r.get("accuracy") for r in state.records],
     }
+
+
+# ---------------------------------------------------------------------- export
+
+
+def export_model(directory: Path, settings: NodeSettings, out: Path) -> dict[str, Any]:
+    """Write the party's final model for use outside the consortium; return what was written.
+
+    ``out`` receives ``model.pt`` (the PyTorch state dict, for ``build_model(name, shape)``),
+    ``params.npz`` (the flat float32 parameters) and ``model.json`` (model name, input shape,
+    the round it is from, its test accuracy, the chain and ledger), all mode 0600: the model
+    was trained on the party's private data. The local state of the configured chain is used
+    when that chain answers; otherwise the most recently written one (a finished devnet).
+    """
+    import numpy as np
+    import torch
+
+    from trainer.models import build_model, num_params, set_flat
+
+    local: Path | None = None
+    source = "configured chain"
+    try:
+        w3 = open_chain(settings.rpc_url)
+        local = state_dir(directory, w3, settings.ledger)
+        if not (local / STATE_FILE).is_file():
+            local = None
+    except (NodeError, ValueError):  # no chain answers, or no ledger configured
+        local = None
+    if local is None:
+        local, source = latest_state_dir(directory), "most recent local state"
+    if local is None:
+        raise NodeError(f"{directory} has no local state yet: run `fppdl party run {directory}`")
+    params = PartyState.load_params(local)
+    state = PartyState.load(local)
+    if params is None:
+        raise NodeError(f"{local} holds no model parameters")
+    shape: tuple[int, int, int] = (1, 32, 32)
+    if settings.data and Path(settings.data).is_file():
+        shard = read_shard(Path(settings.data))
+        shape = shard.test.input_shape
+    model = build_model(settings.party.model, shape)
+    if num_params(model) != params.shape[0]:
+        raise NodeError(
+            f"{local} holds {params.shape[0]} parameters; a {settings.party.model} on "
+            f"{shape} inputs has {num_params(model)}"
+        )
+    set_flat(model, params)
+    records = state.records
+    meta = {
+        "name": settings.name, "model": settings.party.model, "input_shape": list(shape),
+        "parameters": int(params.shape[0]),
+        "round": records[-1].get("round") if records else 0,
+        "accuracy": records[-1].get("accuracy") if records else state.standalone_accuracy,
+        "standalone_accuracy": state.standalone_accuracy,
+        "accuracy_per_round": [r.get("accuracy") for r in records],
+        "state": str(local), "source": source,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    written = {"state_dict": out / "model.pt", "params": out / "params.npz",
+               "meta": out / "model.json"}
+    for path in written.values():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            if path.suffix == ".pt":
+                torch.save(model.state_dict(), fh)
+            elif path.suffix == ".npz":
+                np.savez(fh, params=params)
+            else:
+                fh.write((json.dumps(meta, indent=2) + "\n").encode())
+    return {**meta, "files": {k: str(v) for k, v in written.items()}}

@@ -16,6 +16,7 @@ from storage.errors import (
     StorageError,
     StoreFull,
     StoreUnavailable,
+    TooLarge,
 )
 from storage.ipfs import IpfsStore
 from storage.memory import MemoryStore
@@ -38,6 +39,7 @@ __all__ = [
     "StorageError",
     "StoreFull",
     "StoreUnavailable",
+    "TooLarge",
     "compute_cid",
     "open_store",
 ]

@@ -36,8 +36,12 @@ class ContentStore(Protocol):
         """Store ``data`` (pinned unless ``pin=False``) and return its content id."""
         ...
 
-    def get(self, cid: ContentId) -> bytes:
-        """Return the verified bytes of ``cid``; raise NotFound or IntegrityError."""
+    def get(self, cid: ContentId, *, max_size: int | None = None) -> bytes:
+        """Return the verified bytes of ``cid``; raise NotFound or IntegrityError.
+
+        With ``max_size``, an object larger than that many bytes raises ``TooLarge`` before
+        more than ``max_size + 1`` bytes are read (content committed by a peer is bounded).
+        """
         ...
 
     def has(self, cid: ContentId) -> bool:

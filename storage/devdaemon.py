@@ -64,20 +64,34 @@ class LocalDaemon:
     binary
         ``jsipfs`` or Kubo ``ipfs`` executable.
     repo
-        Folder for the repository (created; should be empty or absent).
+        Folder for the repository (created when absent; an existing one is reused, so a
+        restarted daemon keeps what it stored).
+    api_port
+        TCP port of the RPC API on 127.0.0.1 (default: a free one).
     """
 
-    def __init__(self, binary: Path, repo: Path) -> None:
+    def __init__(self, binary: Path, repo: Path, api_port: int | None = None) -> None:
         self._binary = binary
         self._repo = Path(repo)
         self._process: subprocess.Popen[bytes] | None = None
         self._log = self._repo.parent / f"{self._repo.name}.daemon.log"
+        self._wanted_port = api_port
         self.api_port = 0
 
     @property
     def repo(self) -> Path:
         """The daemon's repository folder."""
         return self._repo
+
+    @property
+    def log(self) -> Path:
+        """The daemon's log file (beside the repository)."""
+        return self._log
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running daemon process, if any."""
+        return self._process
 
     @property
     def api(self) -> str:
@@ -93,7 +107,7 @@ class LocalDaemon:
         config_path = self._repo / "config"
         config = json.loads(config_path.read_text())
         addresses = config.setdefault("Addresses", {})
-        self.api_port = free_port()
+        self.api_port = self._wanted_port or free_port()
         addresses["API"] = f"/ip4/127.0.0.1/tcp/{self.api_port}"
         addresses["Gateway"] = f"/ip4/127.0.0.1/tcp/{free_port()}"
         addresses["Swarm"] = []
@@ -121,13 +135,14 @@ class LocalDaemon:
             The RPC API multiaddr.
         """
         self._repo.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [str(self._binary), "init", "--profile", "test"],
-            env=self._env(),
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        if not (self._repo / "config").is_file():
+            subprocess.run(
+                [str(self._binary), "init", "--profile", "test"],
+                env=self._env(),
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         self._configure()
         with open(self._log, "wb") as log:
             self._process = subprocess.Popen(

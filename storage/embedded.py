@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 
 from storage.base import GcResult
 from storage.cid import ContentId
-from storage.errors import NotFound, StorageError, StoreFull, StoreUnavailable
+from storage.errors import NotFound, StorageError, StoreFull, StoreUnavailable, TooLarge
 from storage.unixfs import compute_cid, verify
 
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -126,8 +126,10 @@ class EmbeddedStore:
         data = bytes(data)
         path = self._object_path(cid)
         tmp: Path | None = None
-        # A truncated copy (e.g. written by a tool that bypassed us) is replaced, not trusted.
-        if not (path.exists() and path.stat().st_size == len(data)):
+        # A truncated or altered copy (e.g. written by a tool that bypassed us) is replaced,
+        # not trusted: putting the bytes again is how an uploader answers a "missing" claim.
+        if not (path.exists() and path.stat().st_size == len(data)
+                and path.read_bytes() == data):
             tmp = self._write_tmp(data, path.name)
         self._acquire()
         try:
@@ -144,10 +146,13 @@ class EmbeddedStore:
                 tmp.unlink(missing_ok=True)
         return cid
 
-    def get(self, cid: ContentId) -> bytes:
-        """Return the verified bytes of ``cid``."""
+    def get(self, cid: ContentId, *, max_size: int | None = None) -> bytes:
+        """Return the verified bytes of ``cid`` (at most ``max_size`` bytes)."""
+        path = self._object_path(cid)
         try:
-            data = self._object_path(cid).read_bytes()
+            if max_size is not None and path.stat().st_size > max_size:
+                raise TooLarge(f"{cid} is over {max_size} bytes in the embedded store {self._root}")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"{cid} is not in the embedded store {self._root}") from None
         return verify(cid, data, f"embedded store {self._root}")

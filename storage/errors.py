@@ -19,7 +19,11 @@ class NotFound(StorageError, LookupError):
     """The requested object is not held by (or not retrievable through) the store."""
 
 
-class IntegrityError(StorageError):
+class TooLarge(StorageError, ValueError):
+    """An object is larger than the caller's bound (a peer committed something oversized)."""
+
+
+class IntegrityError(StorageError, ValueError):
     """Bytes returned for a content id do not hash to that content id."""
 
 

@@ -22,7 +22,7 @@ import ipfshttpclient.exceptions as ipfs_errors
 
 from storage.base import GcResult
 from storage.cid import ContentId
-from storage.errors import IntegrityError, NotFound, StorageError, StoreUnavailable
+from storage.errors import IntegrityError, NotFound, StorageError, StoreUnavailable, TooLarge
 from storage.unixfs import (
     ADD_CHUNKER,
     ADD_CID_VERSION,
@@ -148,9 +148,15 @@ class IpfsStore:
             )
         return actual
 
-    def get(self, cid: ContentId) -> bytes:
-        """Fetch ``cid`` (``cat``) and return the bytes only if they hash to ``cid``."""
+    def get(self, cid: ContentId, *, max_size: int | None = None) -> bytes:
+        """Fetch ``cid`` (``cat``) and return the bytes only if they hash to ``cid``.
+
+        With ``max_size`` the daemon is asked for at most ``max_size + 1`` bytes, so an
+        oversized object costs no more than that to refuse.
+        """
         opts = {"timeout": _duration(self._fetch_timeout)}
+        if max_size is not None:
+            opts["length"] = str(max_size + 1)
         try:
             data = self._call("cat", lambda: self._request("/cat", cid, opts, "none"))
         except ipfs_errors.ErrorResponse as exc:
@@ -160,6 +166,8 @@ class IpfsStore:
                     f"within {self._fetch_timeout:g} s"
                 ) from exc
             raise StorageError(f"IPFS API at {self._addr} failed to cat {cid}: {exc}") from exc
+        if max_size is not None and len(data) > max_size:
+            raise TooLarge(f"{cid} is over {max_size} bytes (IPFS API at {self._addr})")
         return verify(cid, bytes(data), f"IPFS API at {self._addr}")
 
     def has(self, cid: ContentId) -> bool:

@@ -6,7 +6,7 @@ import threading
 
 from storage.base import GcResult
 from storage.cid import ContentId
-from storage.errors import NotFound, StorageError, StoreFull
+from storage.errors import NotFound, StorageError, StoreFull, TooLarge
 from storage.unixfs import compute_cid, verify
 
 
@@ -57,13 +57,15 @@ class MemoryStore:
                 self._pins.add(cid)
         return cid
 
-    def get(self, cid: ContentId) -> bytes:
-        """Return the verified bytes of ``cid``."""
+    def get(self, cid: ContentId, *, max_size: int | None = None) -> bytes:
+        """Return the verified bytes of ``cid`` (at most ``max_size`` bytes)."""
         with self._lock:
             self._check_open()
             data = self._objects.get(cid)
         if data is None:
             raise NotFound(f"{cid} is not in the memory store")
+        if max_size is not None and len(data) > max_size:
+            raise TooLarge(f"{cid} is over {max_size} bytes in the memory store")
         return verify(cid, data, "memory store")
 
     def has(self, cid: ContentId) -> bool:

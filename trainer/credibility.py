@@ -8,23 +8,29 @@ Credibilities are exact ``Fraction`` values: ``m_j / u_i`` normalised is a ratio
 the threshold comparison (also a ``Fraction``, the form in which the contract stores it) has no
 rounding at its boundary and every party computes bit-identical results.
 
-Conventions (documented in README.md):
+Conventions (documented in docs/design/trainer.md):
 
 - Majority label: plurality over all rows of the matrix; ties go to the smallest label.
 - Normalisation is over the evaluated parties ``j != i`` (Algorithm 1 step 4, ``C \ i``).
-- A party is reported when its normalised credibility is *strictly* below the threshold.
-- Default threshold: the authors' code, ``(1/3) / (|C| - 1)`` (see ``DEFAULT_THRESHOLD_RULE``).
+- A party is reported when its normalised credibility is *strictly* below the threshold and
+  its labels match the classes the owner drew its samples for no better than chance
+  (:func:`suspects`): weak-but-honest models beat random labelling, free-riders do not; an
+  owner whose own model is at chance on its own samples reports nobody. These conditions are
+  ours, not the paper's: without them honest parties with little data, or with a tiny
+  DPGAN's samples, were voted out (see docs/design/trainer.md).
+- The threshold ``c_th`` and the removal quorum are the ledger's (deployment parameters,
+  see ``client/chain/rules.py``); here they are only arguments.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
-from enum import Enum
 from fractions import Fraction
 from typing import TypeVar
 
 import numpy as np
+from scipy.stats import binom
 
 from trainer.errors import TrainerError
 
@@ -37,57 +43,6 @@ CURRENT_WEIGHT = Fraction(4, 5)
 
 class CredibilityError(TrainerError, ValueError):
     """Invalid input to a credibility computation (shape, ids, thresholds)."""
-
-
-class ThresholdRule(Enum):
-    """Which low-quality threshold ``c_th`` a consortium uses."""
-
-    #: Seed 001 section 5: ``c_th = (1/n) * (2/3)`` with ``n`` the number of parties.
-    PAPER = "paper"
-    #: Authors' code: ``c_th = (1/3) * 1 / (|C| - 1)`` with ``C`` the current credible set.
-    AUTHORS = "authors"
-
-
-#: The authors' rule is the default: it is one third of the average normalised credibility
-#: ``1 / (|C| - 1)`` (normalisation is over ``C \\ i``), so it keeps its meaning after removals.
-#: Both rules caught every free-rider in our measurements; the paper's stricter ``2 / (3n)``
-#: sits right at a worse-but-honest party's credibility (see README.md).
-DEFAULT_THRESHOLD_RULE = ThresholdRule.AUTHORS
-
-
-def threshold_paper(n: int) -> Fraction:
-    """Return the paper's threshold ``c_th = (1/n) * (2/3)``.
-
-    Parameters
-    ----------
-    n : int
-        Number of parties in the consortium (at least 2).
-    """
-    if n < 2:
-        raise CredibilityError(f"threshold_paper needs at least 2 parties, got n={n}")
-    return Fraction(2, 3 * n)
-
-
-def threshold_authors(num_credible: int) -> Fraction:
-    """Return the authors' threshold ``c_th = (1/3) * 1 / (|C| - 1)``.
-
-    Parameters
-    ----------
-    num_credible : int
-        Size of the current credible party set ``C`` (at least 2).
-    """
-    if num_credible < 2:
-        raise CredibilityError(
-            f"threshold_authors needs a credible set of at least 2, got |C|={num_credible}"
-        )
-    return Fraction(1, 3 * (num_credible - 1))
-
-
-def threshold(rule: ThresholdRule, *, n: int, num_credible: int) -> Fraction:
-    """Return ``c_th`` for ``rule`` given ``n`` parties and a credible set of ``num_credible``."""
-    if rule is ThresholdRule.PAPER:
-        return threshold_paper(n)
-    return threshold_authors(num_credible)
 
 
 def as_fraction(value: Fraction | float | int | tuple[int, int]) -> Fraction:
@@ -192,6 +147,43 @@ def credibility_from_labels(
     return {pid: Fraction(m, total) for pid, m in others}
 
 
+#: Significance of the chance test: a party whose labels match the others' plurality this
+#: often or more by luck alone, labelling uniformly at random, is "no better than chance".
+CHANCE_ALPHA = 0.01
+
+
+def intended_matches(
+    labels: np.ndarray, parties: Sequence[Id], intended: np.ndarray
+) -> dict[Id, int]:
+    """Return, per row, how many samples it labels as the class the owner drew them for.
+
+    ``intended`` is the owner's private knowledge (the DPGAN is class-conditional and the
+    class order of a release is secret), so a party labelling at random matches each sample
+    with probability ``1 / classes`` whatever the others answer.
+    """
+    arr = _check_label_matrix(labels)
+    wanted = np.asarray(intended, dtype=np.int64)
+    if len(parties) != arr.shape[0] or wanted.shape != (arr.shape[1],):
+        raise CredibilityError("need one label row per party and one intended class per sample")
+    return {pid: int((row == wanted).sum()) for pid, row in zip(parties, arr, strict=True)}
+
+
+def better_than_chance(
+    matches: int, samples: int, *, classes: int, alpha: float = CHANCE_ALPHA
+) -> bool:
+    """Return whether ``matches`` of ``samples`` is significantly above random labelling.
+
+    One-sided binomial test against ``Binomial(samples, 1 / classes)``: True when the chance
+    of matching at least this often by labelling uniformly at random is below ``alpha``.
+    """
+    if samples <= 0:
+        return False
+    if not 0 <= matches <= samples or classes < 2:
+        raise CredibilityError(f"need 0 <= matches <= samples and classes >= 2, got "
+                               f"{matches}, {samples}, {classes}")
+    return bool(binom.sf(matches - 1, samples, 1.0 / classes) < alpha)
+
+
 def agreement_rates(labels: np.ndarray, parties: Sequence[Id]) -> dict[Id, Fraction]:
     """Unnormalised ``c^j = m_j / u`` for every row (the owner's included)."""
     arr = _check_label_matrix(labels)
@@ -244,54 +236,36 @@ def low_quality(
     credibility : Mapping
         Normalised credibilities from ``credibility_from_labels`` / ``update_credibility``.
     c_th : Fraction | float | int | tuple[int, int]
-        Threshold, e.g. ``threshold_authors(len(C))`` or the contract's ``(num, den)`` pair.
+        Threshold: the contract's ``(num, den)`` pair or a ``Fraction``.
     """
     limit = as_fraction(c_th)
     return {pid for pid, c in credibility.items() if Fraction(c) < limit}
 
 
-def strict_majority(num_members: int) -> int:
-    """Return the paper's "majority of parties" quorum: ``floor(|C|/2) + 1``."""
-    return num_members // 2 + 1
+def suspects(
+    credibility: Mapping[Id, Fraction],
+    matches: Mapping[Id, int],
+    samples: int,
+    c_th: Fraction | float | int | tuple[int, int],
+    *,
+    owner: Id,
+    classes: int,
+    alpha: float = CHANCE_ALPHA,
+) -> set[Id]:
+    """Return the parties an evaluator (the ``owner`` of the samples) reports as low quality.
 
-
-def authors_majority(num_members: int) -> int:
-    """Return reports needed for removal in the authors' code: ``ceil(2/3 * |C|)``."""
-    return -((-2 * num_members) // 3)
-
-
-def majority_reported(
-    reports: Mapping[Id, Collection[Id]],
-    members: Sequence[Id],
-    min_reports: int | None = None,
-) -> list[Id]:
-    """Parties reported by at least ``min_reports`` of ``members`` (Algorithm 1 step 5).
-
-    This mirrors the rule the contract enforces, for simulations and tests; reports from
-    non-members and duplicate reports are ignored.
-
-    Parameters
-    ----------
-    reports : Mapping
-        ``{reporter: parties it reports}``.
-    members : Sequence
-        The current credible set ``C`` in a fixed order.
-    min_reports : int, optional
-        Defaults to ``strict_majority(len(members))``; ``authors_majority`` is the alternative.
-
-    Returns
-    -------
-    list
-        Reported parties in ``members`` order.
+    A party is reported when its normalised credibility is below ``c_th`` (:func:`low_quality`)
+    AND its labels match the classes the samples were drawn for no better than uniform random
+    labelling (``matches`` from :func:`intended_matches` over ``samples`` samples). A party
+    with no ``matches`` entry sent no labels and is judged on its credibility alone. When the
+    owner's own model is no better than chance on its own samples, they carry no evidence
+    about anyone: nobody is reported.
     """
-    needed = strict_majority(len(members)) if min_reports is None else min_reports
-    if needed < 1:
-        raise CredibilityError(f"min_reports must be at least 1, got {needed}")
-    counts = {pid: 0 for pid in members}
-    for reporter, reported in reports.items():
-        if reporter not in counts:
-            continue
-        for pid in set(reported):
-            if pid in counts:
-                counts[pid] += 1
-    return [pid for pid in members if counts[pid] >= needed]
+    if not better_than_chance(matches.get(owner, 0), samples, classes=classes, alpha=alpha):
+        return set()
+    low = low_quality(credibility, c_th)
+    return {
+        p for p in low
+        if p not in matches or not better_than_chance(matches[p], samples, classes=classes,
+                                                     alpha=alpha)
+    }

@@ -9,8 +9,8 @@ Architecture (opacus needs per-sample gradients): a class-conditional DCGAN whos
 discriminator uses GroupNorm instead of BatchNorm (BatchNorm mixes examples of a batch) and a
 projection head, trained with the non-saturating BCE loss (no gradient penalty, which would
 need double backward). The paper uses an improved WGAN (gradient penalty), which opacus cannot
-train privately; see README.md. Conditioning on the (private) labels avoids mode
-collapse; released samples carry no labels.
+train privately (see docs/design/trainer.md#dpgan-trainerdpganpy). Conditioning on the
+(private) labels avoids mode collapse; released samples carry no labels.
 
 Accounting: the noise multiplier is chosen by opacus for the planned number of epochs so that
 the RDP accountant's epsilon at the end is at most the target; the loop is also capped at
@@ -44,6 +44,12 @@ from opacus.grad_sample import GradSampleModule
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from trainer.constants import (
+    DEFAULT_DELTA,
+    DEFAULT_DPGAN_EPOCHS,
+    DEFAULT_DPGAN_WIDTH,
+    DEFAULT_EPSILON,
+)
 from trainer.data import IMAGE_SIDE, NUM_CLASSES, Normalisation
 from trainer.errors import TrainerError
 from trainer.training import predict_labels
@@ -58,8 +64,8 @@ RDP_ORDERS: list[float] = [float(a) for a in [*range(2, 65), 80, 96, 128, 192, 2
 EPSILON_UNIT = Fraction(1, 10**6)
 DELTA_UNIT = Fraction(1, 10**18)
 #: Paper defaults (seed 001 section 4.1): epsilon = 4, delta = 1e-5, 1000 samples per party.
-PAPER_EPSILON = 4.0
-PAPER_DELTA = 1e-5
+PAPER_EPSILON = DEFAULT_EPSILON
+PAPER_DELTA = DEFAULT_DELTA
 PAPER_NUM_SAMPLES = 1000
 
 
@@ -100,13 +106,13 @@ class DPGANConfig:
         Augmentation ranges; the paper's values are 1 degree and 0.01 of the side.
     """
 
-    epochs: int = 40
+    epochs: int = DEFAULT_DPGAN_EPOCHS
     batch_size: int = 64
     max_grad_norm: float = 1.0
     lr_d: float = 2e-3
     lr_g: float = 2e-3
     latent_dim: int = 64
-    width: int = 16
+    width: int = DEFAULT_DPGAN_WIDTH
     augment: bool = False
     rotation_degrees: float = 1.0
     shift_fraction: float = 0.01
@@ -385,7 +391,8 @@ def _train(
     opt_d = torch.optim.Adam(disc_net.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
     with warnings.catch_warnings():
-        # opacus warns that secure_mode is off; README.md says why and what it means.
+        # opacus warns that secure_mode is off; why, and what it means, is in
+        # docs/design/trainer.md#what-epsilon-means-here-and-what-the-samples-can-leak.
         warnings.simplefilter("ignore", UserWarning)
         engine = PrivacyEngine(accountant=ACCOUNTANT)
         try:
@@ -595,7 +602,18 @@ def _fixed_point_up(value: float, unit: Fraction) -> int:
 
 
 def release_samples(result: DPGANResult, u: int, seed: int) -> SampleRelease:
-    """Draw ``u`` samples from the DP generator (post-processing: no extra privacy cost).
+    """Draw ``u`` samples from the DP generator (see :func:`release_labelled_samples`)."""
+    return release_labelled_samples(result, u, seed)[0]
+
+
+def release_labelled_samples(
+    result: DPGANResult, u: int, seed: int
+) -> tuple[SampleRelease, npt.NDArray[np.int64]]:
+    """Draw ``u`` samples and return them with the class each one was drawn for.
+
+    The release is public; the classes are the owner's private knowledge (they let it tell a
+    party that labels its samples from one that guesses, however few parties there are).
+    Post-processing of the DP generator: no extra privacy cost.
 
     Parameters
     ----------
@@ -604,7 +622,9 @@ def release_samples(result: DPGANResult, u: int, seed: int) -> SampleRelease:
     u : int
         Number of samples (``u_i``; the paper uses 1000).
     seed : int
-        Seeds the generator's input noise; not revealed in the release.
+        Seeds the generator's input noise and the class order. It must be secret: whoever
+        knows it knows which class each sample was drawn for and can pass mutual evaluation
+        without a model, so a deployment draws it from OS randomness (``client.compose``).
     """
     if u < 1:
         raise DPGANError(f"u must be >= 1, got {u}")
@@ -623,11 +643,12 @@ def release_samples(result: DPGANResult, u: int, seed: int) -> SampleRelease:
             chunks.append(result.generator(z, wanted[start:stop]))
     images = torch.cat(chunks).numpy()
     pixels = np.rint((images + 1) * 127.5).clip(0, 255).astype(np.uint8)
-    return SampleRelease(
+    release = SampleRelease(
         pixels,
         _fixed_point_up(result.achieved_epsilon, EPSILON_UNIT),
         _fixed_point_up(result.delta, DELTA_UNIT),
     )
+    return release, wanted.numpy().astype(np.int64)
 
 
 def label_release(

@@ -24,9 +24,9 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from trainer.constants import MODEL_NAMES
 from trainer.errors import ModelError
 
-MODEL_NAMES: tuple[str, ...] = ("mlp", "cnn")
 IMAGE_SIDE = 32
 
 FloatVector = npt.NDArray[np.float32]

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from trainer.constants import PARTITION_KINDS
 from trainer.data import NUM_CLASSES, Dataset
 from trainer.errors import PartitionError
 
@@ -30,7 +31,6 @@ DIFFERENT_LEVEL_RANGE = (0.1, 0.5)
 AUTHORS_FRACTION_RANGE = (0.1, 0.9)
 
 IndexArray = npt.NDArray[np.int64]
-PARTITION_KINDS: tuple[str, ...] = ("same", "different", "imbalanced", "classes")
 
 
 @dataclass(frozen=True, eq=False)

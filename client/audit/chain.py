@@ -1,5 +1,6 @@
-"""Reading the chain for the audit: every ledger log decoded one by one, receipts, and views
-pinned to one block, all bounded and treated as untrusted.
+"""Read the chain for the audit: logs decoded one by one, receipts, views pinned to a block.
+
+All of it is bounded and treated as untrusted.
 
 The node may be wrong or hostile: a log that does not decode against the ledger's ABI, a log
 of another address, an oversized log or a receipt that contradicts its logs becomes a named

@@ -1,5 +1,6 @@
-"""A ``deployments/<chainId>.json`` record against the chain: address, transaction, block,
-code, ABI and parameters.
+"""Check a ``deployments/<chainId>.json`` record against the chain.
+
+Checked: address, transaction, block, code, ABI and parameters.
 
 The record is untrusted input like everything else. The deployed code is compared with the
 build's artifact byte for byte outside the immutables (the zero ``PUSH32`` placeholders of the

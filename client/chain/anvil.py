@@ -2,11 +2,17 @@
 
 The binary comes from the npm package ``@foundry-rs/anvil`` (node_modules). Anvil listens on
 127.0.0.1 on a free port. Its funded dev accounts are for tests and local demos only.
+
+A devnet can outlive its process: with ``state=PATH`` Anvil loads the chain (blocks, receipts,
+logs, the genesis hash) from ``PATH`` when it exists and writes it back when it stops, which is
+how an interrupted demo or ``consortium up`` resumes on the same chain.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import signal
 import socket
 import subprocess
 import tempfile
@@ -20,6 +26,8 @@ from web3.types import RPCEndpoint
 
 from client.errors import FppdlError
 
+_PR_SET_PDEATHSIG = 1
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANVIL_BINARY = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 DEFAULT_CHAIN_ID = 31337
@@ -29,6 +37,13 @@ DEFAULT_HARDFORK = "cancun"
 
 class AnvilError(FppdlError, OSError):
     """Anvil could not be started or did not answer."""
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: the kernel sends SIGTERM (on which Anvil writes its state
+    # file) when the process that started it dies, so a killed run leaves no orphan behind.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,8 +99,8 @@ class AnvilNode:
         """Return the latest block number."""
         return int(self.web3().eth.block_number)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate the process and wait for it."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Terminate the process and wait for it (it writes its state file, if any)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -103,6 +118,8 @@ def start_anvil(
     hardfork: str = DEFAULT_HARDFORK,
     binary: Path = ANVIL_BINARY,
     startup_timeout: float = 20.0,
+    state: Path | None = None,
+    block_time: int = 0,
 ) -> AnvilNode:
     """Start Anvil on 127.0.0.1 and wait until it answers JSON-RPC.
 
@@ -120,6 +137,12 @@ def start_anvil(
         Path of the anvil executable.
     startup_timeout
         Seconds to wait for the first successful ``eth_chainId``.
+    state
+        State file: loaded when it exists, written when Anvil stops (``anvil --state``). Anvil
+        then runs in a session of its own, so a terminal's Ctrl-C reaches only the caller,
+        which stops it (and so writes the state) after whatever used the chain.
+    block_time
+        Mine a block every ``block_time`` seconds (interval mining; 0: on each transaction).
     """
     if not binary.is_file():
         raise AnvilError(f"anvil binary not found at {binary}: run `npm ci` (make setup)")
@@ -136,8 +159,16 @@ def start_anvil(
         "--config-out", str(config_out),
         "--silent",
     ]
+    if state is not None:
+        command += ["--state", str(state)]
+    if block_time > 0:
+        command += ["--block-time", str(block_time)]
     log = (config_dir / "anvil.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    if state is not None:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, preexec_fn=_die_with_parent)
+    else:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     rpc_url = f"http://127.0.0.1:{chosen}"
     deadline = time.monotonic() + startup_timeout
     w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 2}))

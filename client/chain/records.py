@@ -142,7 +142,8 @@ class LedgerParams:
     quorum_numerator: int = 2
     quorum_denominator: int = 3
     # The authors' rule, (1/3) / (|C| - 1): measured to separate free-riders from honest
-    # parties while the paper's (2/3) / n sits close to weak-but-honest ones (see README).
+    # parties while the paper's (2/3) / n sits close to weak-but-honest ones
+    # (docs/design/ledger.md#the-c_th-choice).
     threshold_mode: ThresholdMode = ThresholdMode.AUTHORS
     threshold_numerator: int = 1
     threshold_denominator: int = 3

@@ -15,8 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from client.chain.errors import ContractRevert
+from client.cli.output import set_verbosity
 from client.cli.parser import build_parser
 from client.errors import FppdlError, error_roots
+
+#: Loggers of fppdl's own packages (``-v`` raises only these, not the libraries').
+OWN_LOGGERS = ("client", "storage", "trainer", "migrations")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -49,8 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``fppdl``; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    verbose = 2 if args.debug else args.verbose
+    quiet = args.quiet and not verbose
+    set_verbosity(-1 if quiet else verbose)
+    logging.basicConfig(
+        level=logging.ERROR if quiet else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+    )
+    if verbose:
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -61,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _command(args.func)(args)
     except KeyboardInterrupt:
-        print("\nerror: interrupted; local state is saved, run the same command to resume",
+        resume = getattr(args, "resume_command", None) or "the same command"
+        print(f"\nerror: interrupted; local state is saved, run {resume} to resume",
               file=sys.stderr)
         return 130
     except Exception as exc:

@@ -3,7 +3,7 @@
 Read-only: no key is needed and no transaction is sent. Exit codes: 0 when the audit finds
 no violation, :data:`client.audit.EXIT_VIOLATIONS` (3) when it finds some, 1 for an error
 (unreachable node, no ledger at the address, unreadable store...), 2 for malformed arguments.
-This module stays light (argparse only) until the command runs.
+The flags are declared in :func:`client.cli.parser.add_audit`.
 """
 
 from __future__ import annotations
@@ -13,34 +13,6 @@ import json
 import time
 from pathlib import Path
 from typing import Any
-
-Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
-
-
-def add_audit(sub: Subparsers[argparse.ArgumentParser]) -> None:
-    """Register ``audit`` on the top-level parser."""
-    p = sub.add_parser(
-        "audit", help="replay a ledger from its events, check every rule, write an HTML report",
-        description="Rebuild the consortium from the ledger's events alone, replay its rules, "
-        "compare with the contract's views, fetch every committed digest still retained. "
-        "Exit 0: no violation; 3: violations found; 1: error.")
-    p.add_argument("--rpc-url", required=True, help="JSON-RPC endpoint of the chain")
-    p.add_argument("--ledger", default=None,
-                   help="ledger address (default: the one --deployment records, else "
-                        "deployments/<chainId>.json of the repository)")
-    p.add_argument("--store", default=None,
-                   help="the consortium's content store: embedded:<folder>, an IPFS RPC "
-                        "multiaddr or http://host:port (default: content is not checked)")
-    p.add_argument("--from-block", type=int, default=0,
-                   help="first block read; at or before the ledger's deployment (default 0)")
-    p.add_argument("--to-block", type=int, default=None,
-                   help="last block audited (default: the latest)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="folder for audit.html and audit.json (default runs/audit-<UTC time>)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--deployment", type=Path, default=None, metavar="FILE",
-                   help="a deployments/<chainId>.json record to check against the chain")
-    p.set_defaults(func="client.cli.audit:cmd_audit")
 
 
 def _ledger_address(args: argparse.Namespace, chain_id: int) -> str:
@@ -65,17 +37,20 @@ def _ledger_address(args: argparse.Namespace, chain_id: int) -> str:
         except (OSError, ValueError, KeyError, TypeError, DeploymentRecordError) as exc:
             raise NodeError(f"no ledger in {args.deployment}: {exc}; pass --ledger") from None
     try:
-        return ledger_deployment(chain_id, DEPLOYMENTS_DIR).address
-    except DeploymentRecordError:
+        return ledger_deployment(chain_id, args.deployments_dir or DEPLOYMENTS_DIR).address
+    except (OSError, ValueError, DeploymentRecordError):
         raise NodeError("no --ledger given and no deployment recorded for this chain") from None
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """``fppdl audit``."""
-    from client.access import open_chain, open_ledger
+    from client.access import NodeError, open_chain, open_ledger
     from client.audit import audit
+    from client.cli.parser import ENV_RPC_URL
     from storage import open_store
 
+    if not args.rpc_url:
+        raise NodeError(f"no RPC URL: pass --rpc-url or set {ENV_RPC_URL}")
     w3 = open_chain(args.rpc_url)
     ledger = open_ledger(w3, _ledger_address(args, int(w3.eth.chain_id)))
     out = args.out or Path("runs") / time.strftime("audit-%Y%m%dT%H%M%SZ", time.gmtime())

@@ -1,6 +1,9 @@
 """The heavy half of ``fppdl demo``: keystores, standalone models, DPGANs, deployment, rounds.
 
-Imported only once the cheap checks of :mod:`client.cli.demo` passed (torch loads here).
+Imported only once the cheap checks of :mod:`client.cli.demo` passed (torch loads here). The
+parties are planned and composed by :mod:`client.consortium`, i.e. by the composition root.
+Every step leaves what it made in the run folder (keystores, cached preparations, the
+deployment in ``run.json``, local state), so a resumed demo redoes none of it.
 """
 
 from __future__ import annotations
@@ -16,32 +19,21 @@ from eth_account.signers.local import LocalAccount
 
 from client.access import NodeError, open_chain
 from client.chain.anvil import AnvilNode
+from client.chain.devnet import DEV_KEY, is_devnet
 from client.chain.ledger import Ledger
 from client.cli.output import Reporter
-from client.keystore import create_keystore
-from client.node import NodeSettings, Shard, save_settings
-from client.protocol.config import ProtocolConfig
-from client.protocol.party import PartyIdentity
-from client.protocol.runner import (
-    PARTY_FUNDING_WEI,
-    Consortium,
-    PreparedParty,
-    compose_members,
-    fund,
-    ledger_parameters,
-    prepare_party,
-)
+from client.cli.runs import write_run, write_secret
+from client.compose import PartySettings, prepare_party
+from client.consortium import DEFAULT_BLOCKS, Consortium, ConsortiumSpec, PartyPlan
+from client.identity import PartyIdentity
+from client.keystore import SIGNING_KEY_FILE, create_keystore, load_identity
+from client.node import NodeSettings, save_settings, state_dir
+from client.progress import phase_name
 from client.protocol.state import PartyState
-from migrations.runner import run_migrations
+from client.shards import Shard
 from storage import open_store
-from trainer.config import TrainConfig
-from trainer.dpgan import DPGANConfig
 
-#: Anvil's first dev key (public knowledge, from its default mnemonic): funds demos on devnets.
-ANVIL_DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-DEVNET_CHAIN_IDS = (31337,)
-#: Phase lengths in blocks (benchmarking, request, upload, settle) of the demo's ledger.
-DEMO_BLOCKS = (400, 200, 200, 400)
+PASSWORD_FILE = "demo-password"
 
 
 def _funder(args: argparse.Namespace, chain_id: int, node: AnvilNode | None) -> LocalAccount:
@@ -52,9 +44,29 @@ def _funder(args: argparse.Namespace, chain_id: int, node: AnvilNode | None) -> 
         if not key:
             raise NodeError(f"environment variable {args.funder_key_env} is unset or empty")
         return Account.from_key(key)
-    if chain_id in DEVNET_CHAIN_IDS:
-        return Account.from_key(ANVIL_DEV_KEY_0)
+    if is_devnet(chain_id):
+        return Account.from_key(DEV_KEY)
     raise NodeError(f"chain {chain_id} is not a devnet: give --funder-key-env VAR")
+
+
+def spec_of(args: argparse.Namespace) -> ConsortiumSpec:
+    """Return the consortium the demo's flags describe."""
+    settings = PartySettings(
+        model=args.model, rounds=args.rounds, local_epochs=args.local_epochs,
+        pretrain_epochs=args.pretrain_epochs, aggregation=args.aggregation,
+        dpgan_epochs=args.dpgan_epochs, dpgan_width=args.dpgan_width, threads=None,
+    )
+    return ConsortiumSpec(
+        parties=args.parties, setting=args.setting, per_party=args.per_party,
+        test_size=args.test_size, seed=args.seed, settings=settings, mnist_dir=args.data_dir,
+        blocks=DEFAULT_BLOCKS,
+    )
+
+
+def _identity(folder: Path, password: bytes, kdf_cost: int) -> PartyIdentity:
+    if (folder / SIGNING_KEY_FILE).is_file():
+        return load_identity(folder, password)
+    return create_keystore(folder, password, kdf_log2_n=kdf_cost)
 
 
 def run_consortium(
@@ -64,66 +76,75 @@ def run_consortium(
     rpc_url: str,
     node: AnvilNode | None,
     say: Reporter,
+    run: dict[str, Any],
 ) -> dict[str, Any]:
+    """Prepare, deploy (or find the deployment of a resumed run) and run; return results."""
     w3 = open_chain(rpc_url)
     funder = _funder(args, int(w3.eth.chain_id), node)
-    train = TrainConfig(local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs)
-    protocol = ProtocolConfig(rounds=args.rounds, aggregation=args.aggregation, train=train,
-                              seed=args.seed)
+    spec = spec_of(args)
     say("phase 2/4: keystores, standalone models and DPGAN samples")
-    password = secrets.token_urlsafe(18)
-    pw_file = folder / "demo-password"
-    fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
-    prepared: list[PreparedParty] = []
+    pw_file = folder / PASSWORD_FILE
+    if not pw_file.is_file():
+        write_secret(pw_file, secrets.token_urlsafe(18))
+    password = pw_file.read_text().strip().encode()
+    plans: list[PartyPlan] = []
     identities = []
     for i, shard in enumerate(shards):
         name = f"party{i}"
-        identities.append(create_keystore(folder / name, password.encode(),
-                                          kdf_log2_n=args.kdf_cost))
-        prepared.append(prepare_party(
-            name, shard.train, test=shard.test, normalisation=shard.normalisation,
-            level=shard.level, model=args.model, train=train,
-            dpgan=DPGANConfig(epochs=args.dpgan_epochs, width=args.dpgan_width),
-            epsilon=4.0, delta=1e-5, seed=args.seed * 1000 + i, init_seed=args.seed, say=say,
-        ))
-    say("phase 3/4: deploying the ledger through the migrations")
-    fund(w3, funder, [ident.address for ident in identities], PARTY_FUNDING_WEI)
-    params = ledger_parameters(prepared, DEMO_BLOCKS, int(w3.eth.block_number))
-    outcomes = run_migrations(w3, funder, params, directory=folder / "deployments", force=True)
-    deployment = outcomes[-1].deployment
-    say(f"ledger at {deployment.address} (block {deployment.block_number})")
-    ledger = Ledger(w3, deployment.address)
+        identities.append(_identity(folder / name, password, args.kdf_cost))
+        settings = spec.party_settings(i)
+        prepared = prepare_party(name, shard, settings, cache_dir=folder / name, say=say)
+        plans.append(PartyPlan(prepared, shard, settings))
     store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
-    for prep in prepared:
+    min_uploaders = None
+    if args.parties < 3:
+        say("warning: with 2 parties every received sum is the other party's update: the sums "
+            "hide nothing (minUploaders is set to 1)")
+        min_uploaders = 1
+
+    def keyed(plan: PartyPlan, ledger: Ledger) -> Path:
+        return state_dir(folder / plan.prepared.name, ledger.w3, ledger.address)
+
+    recorded = run.get("ledger")
+    if recorded and len(bytes(w3.eth.get_code(w3.to_checksum_address(recorded)))) > 0:
+        ledger = Ledger(w3, recorded)
+        consortium = Consortium.attach(
+            plans, ledger=ledger, deploy_block=int(run["deploy_block"]),
+            identities=identities, store_for=lambda _i: open_store(store_spec), workdir=folder,
+            state_dir_for=lambda plan: keyed(plan, ledger),
+        )
+        say(f"phase 3/4: resuming on ledger {ledger.address}: epoch {ledger.current_round()}, "
+            f"phase {phase_name(ledger.phase())}, block {ledger.block_number()}")
+    else:
+        if recorded:
+            say(f"the recorded ledger {recorded} is gone from this chain: deploying anew")
+        say("phase 3/4: deploying the ledger through the migrations")
+        consortium = Consortium.deploy(
+            spec, plans, rpc_url=rpc_url, funder=funder,
+            store_for=lambda _i: open_store(store_spec), workdir=folder,
+            identities=identities, state_dir_in=keyed, progress=say,
+            min_uploaders=min_uploaders, adversary=getattr(args, "adversary", None),
+        )
+        run.update(ledger=consortium.ledger.address, deploy_block=consortium.deploy_block,
+                   chain_id=int(w3.eth.chain_id))
+        write_run(folder, run)
+    for plan in plans:
         # party.json lets `fppdl party status <folder>` read this party while the chain lives.
-        save_settings(folder / prep.name, NodeSettings(
-            name=prep.name, data="", rpc_url=rpc_url, ledger=deployment.address,
-            store=store_spec, model=args.model, rounds=args.rounds,
-            local_epochs=args.local_epochs, pretrain_epochs=args.pretrain_epochs,
-            aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
-            dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.seed,
+        save_settings(folder / plan.prepared.name, NodeSettings(
+            name=plan.prepared.name, data="", rpc_url=rpc_url,
+            ledger=consortium.ledger.address, store=store_spec, party=plan.settings,
         ))
-    members = compose_members(
-        ledger, prepared,
-        [PartyIdentity(ident.account, ident.keys) for ident in identities],
-        config=protocol, store_for=lambda _i: open_store(store_spec),
-        state_dir_for=lambda prep: folder / prep.name / "state",
-    )
-    consortium = Consortium(ledger, members, deployment.block_number)
-    say(f"phase 4/4: registration, benchmarking and {args.rounds} rounds")
-    consortium.run(progress=say)
+    clock = "on the chain's own clock" if args.real_clock else "mining the devnet to deadlines"
+    say(f"phase 4/4: registration, benchmarking and {args.rounds} rounds ({clock})")
+    consortium.run(progress=say, real_clock=args.real_clock)
     results = consortium.results()
-    results["settings"] = {
-        k: getattr(args, k) for k in ("parties", "rounds", "setting", "model", "seed",
-                                      "per_party", "aggregation", "local_epochs",
-                                      "pretrain_epochs", "dpgan_epochs", "dpgan_width")
-    }
+    results["settings"] = {k: getattr(args, k) for k in (
+        "parties", "rounds", "setting", "model", "seed", "per_party", "aggregation",
+        "local_epochs", "pretrain_epochs", "dpgan_epochs", "dpgan_width", "real_clock")}
     results["store"] = "ipfs" if args.ipfs_api else "embedded"
     results["rpc_url"] = rpc_url
     for row in results["parties"]:
         row["folder"] = str(folder / row["name"])
-        state = PartyState.load(folder / row["name"] / "state")
+        state = PartyState.load(state_dir(folder / row["name"], w3, consortium.ledger.address))
         row["rounds_recorded"] = len(state.records)
     return results

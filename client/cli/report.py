@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+
+#: Width of the report when stdout is not a terminal.
+PIPED_WIDTH = 80
 
 
 def _pct(value: float | None) -> str:
@@ -26,27 +30,58 @@ def finite(value: Any) -> Any:
     return value
 
 
+#: Columns of the results table: (header, cell of a row).
+_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("data", lambda r: str(r["data_size"])),
+    ("sharing", lambda r: "-" if r["sharing_level"] is None else f"{r['sharing_level']:.2f}"),
+    ("standalone", lambda r: _pct(r["standalone_accuracy"])),
+    ("final", lambda r: _pct(r["final_accuracy"])),
+    ("credibility", lambda r: "-" if r["credibility_seen_by_others"] is None
+     else f"{r['credibility_seen_by_others']:.3f}"),
+    ("removed", lambda r: "yes" if r["removed"] else "no"),
+    ("earned", lambda r: str(r["points_earned"])),
+    ("spent", lambda r: str(r["points_spent"])),
+    ("balance", lambda r: str(r["points_balance"])),
+    ("uploads", lambda r: str(r["uploads"])),
+    ("downloads", lambda r: str(r["downloads"])),
+)
+#: Where the table folds in two when the terminal is narrow: accuracy, then points.
+_FOLD_AT = 6
+
+
+def _table(title: str, rows: list[dict[str, Any]], columns: tuple[tuple[str, Any], ...]) -> Table:
+    table = Table(title=title)
+    table.add_column("party", justify="left", no_wrap=True, overflow="fold")
+    for header, _cell in columns:
+        # never wrapped or cut: a broken or cut-off number would be a wrong number
+        table.add_column(header, justify="right", no_wrap=True, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], *(cell(r) for _header, cell in columns))
+    return table
+
+
+def results_tables(results: dict[str, Any], width: int) -> list[Table]:
+    """Return the per-party table, folded into two tables (accuracy; points) if too wide."""
+    rows = results["parties"]
+    console = Console(width=width)
+    whole = _table("fppdl consortium results", rows, _COLUMNS)
+    natural = Measurement.get(console, console.options.update_width(10_000), whole)
+    if natural.maximum <= width:
+        return [whole]
+    return [_table("fppdl consortium results: accuracy", rows, _COLUMNS[:_FOLD_AT]),
+            _table("points and transfers", rows, _COLUMNS[_FOLD_AT:])]
+
+
 def print_results(results: dict[str, Any], console: Console | None = None) -> None:
-    """Print the per-party table, the fairness, removals, transactions and gas."""
+    """Print the per-party table, the fairness, removals, transactions and gas.
+
+    The table fits the terminal (80 columns when piped): when it is too wide its columns fold
+    into a second table; no cell is ever wrapped.
+    """
     if console is None:
-        # Piped output gets a fixed width wide enough for every column (rich defaults to 80).
-        console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-    table = Table(title="fppdl consortium results")
-    for column in ("party", "data", "sharing", "standalone", "final", "earned", "spent",
-                   "balance", "uploads", "downloads", "credibility", "removed"):
-        # fold, never truncate: a cut-off number would be a wrong number
-        table.add_column(column, justify="left" if column == "party" else "right",
-                         overflow="fold")
-    for r in results["parties"]:
-        cred = r["credibility_seen_by_others"]
-        table.add_row(
-            r["name"], str(r["data_size"]), f"{r['sharing_level']:.2f}",
-            _pct(r["standalone_accuracy"]), _pct(r["final_accuracy"]),
-            str(r["points_earned"]), str(r["points_spent"]), str(r["points_balance"]),
-            str(r["uploads"]), str(r["downloads"]), "-" if cred is None else f"{cred:.3f}",
-            "yes" if r["removed"] else "no",
-        )
-    console.print(table)
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+    for table in results_tables(results, console.width):
+        console.print(table)
     fair = results["fairness"]
     pearson = fair.get("pearson")
     shown = "undefined" if pearson is None else f"{pearson:.4f}"
@@ -55,8 +90,8 @@ def print_results(results: dict[str, Any], console: Console | None = None) -> No
         + (f" ({fair['note']})" if fair.get("note") else "")
     )
     console.print(f"removed parties: {', '.join(results['removed']) or 'none'}")
+    console.print(f"ledger {results['ledger']} on chain {results['chain_id']}:")
     console.print(
-        f"ledger {results['ledger']} on chain {results['chain_id']}: "
         f"{results['transactions']} transactions, {results['gas']} gas; "
         f"points conserved: {results['points_conserved']}"
     )
@@ -73,7 +108,7 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
     fair = results["fairness"]
     fig, ax = plt.subplots(figsize=(5, 4))
     for r in rows:
-        if r["final_accuracy"] is None:
+        if r["final_accuracy"] is None or r["sharing_level"] is None:
             continue
         ax.scatter(r["sharing_level"], r["final_accuracy"],
                    marker="x" if r["removed"] else "o")
@@ -91,7 +126,8 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for r in rows:
-        series = [r["standalone_accuracy"], *r["accuracy_per_round"]]
+        series = [math.nan if v is None else v
+                  for v in (r["standalone_accuracy"], *r["accuracy_per_round"])]
         ax.plot(range(len(series)), series, marker="o", label=r["name"])
     ax.set_xlabel("round (0 = standalone)")
     ax.set_ylabel("test accuracy")

@@ -57,6 +57,12 @@ class RoundContext:
     neighbours : int or None
         k_n, the number of mask neighbours of each sender. ``None`` (default) means all
         other senders; a smaller value uses a k-regular circulant graph (SecAgg+ style).
+    threshold : int or None
+        t, the number of a sender's neighbours whose self-mask shares reconstruct its
+        self-mask seed (``1 <= t <= k_n``). ``None`` (default) means
+        :func:`default_threshold` of k_n. The receiver together with ``t - 1`` colluding
+        neighbours of a sender learns nothing of that sender's self-mask; up to ``k_n - t``
+        of its neighbours may be unreachable when the receiver unmasks.
     """
 
     chain_id: int
@@ -65,6 +71,7 @@ class RoundContext:
     receiver: bytes
     senders: tuple[bytes, ...]
     neighbours: int | None = None
+    threshold: int | None = None
 
     def __post_init__(self) -> None:
         for name, value in (("chain_id", self.chain_id), ("round", self.round)):
@@ -89,6 +96,14 @@ class RoundContext:
                 raise ContextError(
                     f"no {k}-regular graph exists on {n} senders (k_n*n must be even)"
                 )
+        t = self.threshold
+        if t is not None:
+            m = self.effective_neighbours
+            if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= max(m, 1):
+                raise ContextError(
+                    f"threshold must be an integer in [1, {max(m, 1)}] "
+                    f"(the number of neighbours), got {t!r}"
+                )
 
     @property
     def effective_neighbours(self) -> int:
@@ -96,8 +111,16 @@ class RoundContext:
         n_others = len(self.senders) - 1
         return n_others if self.neighbours is None else min(self.neighbours, n_others)
 
+    @property
+    def share_threshold(self) -> int:
+        """Return the Shamir threshold t in use (0 for a one-sender request: no neighbours)."""
+        m = self.effective_neighbours
+        if m == 0:
+            return 0
+        return default_threshold(m) if self.threshold is None else self.threshold
+
     def encode(self) -> bytes:
-        """Canonical byte encoding (fixed-width big-endian integers, raw addresses)."""
+        """Return the canonical byte encoding (fixed-width big-endian integers, raw addresses)."""
         return b"".join(
             (
                 LABEL_CONTEXT,
@@ -105,7 +128,9 @@ class RoundContext:
                 self.contract,
                 struct.pack(">Q", self.round),
                 self.receiver,
-                struct.pack(">HH", len(self.senders), self.effective_neighbours),
+                struct.pack(
+                    ">HHH", len(self.senders), self.effective_neighbours, self.share_threshold
+                ),
                 *self.senders,
             )
         )
@@ -132,6 +157,19 @@ class RoundContext:
         """
         sender = self.require_sender(sender)
         return _neighbour_table(self)[sender]
+
+
+def default_threshold(neighbours: int) -> int:
+    """Return the default Shamir threshold for ``neighbours`` share holders: ceil(m / 2).
+
+    m = 1 (a two-sender request) gives t = 1, m = 2 gives 1, m = 4 gives 2, m = 49 gives 25.
+    The choice favours availability: up to floor(m / 2) holders may be unreachable when the
+    receiver unmasks, which keeps a round alive when one party of four goes silent. The
+    collusion bound is therefore ceil(m / 2) - 1 neighbours (see the module's threat model).
+    """
+    if neighbours < 1:
+        raise ContextError("a threshold needs at least one share holder")
+    return (neighbours + 1) // 2
 
 
 def _neighbour_table(ctx: RoundContext) -> dict[bytes, tuple[bytes, ...]]:

@@ -4,10 +4,17 @@ Suites: DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM by default, and t
 post-quantum hybrid ML-KEM-768+X25519 / HKDF-SHA256 / AES-256-GCM as an option. Both run
 through :mod:`cryptography.hazmat.primitives.hpke`.
 
-That module draws the ephemeral key from OS randomness and cannot be seeded. For frozen
-known-answer vectors only, :func:`wrap_key` with an injected ``rng`` uses a small
-derandomised RFC 9180 encapsulation for the X25519 suite (same bytes on the wire; the tests
-check that ``cryptography`` opens its output). Opening always uses ``cryptography``.
+That module draws the ephemeral key itself and never exposes it. A dispute, however, needs
+third parties to check layer 3 without the receiver's private key, which is possible only
+if the sender can reveal the ephemeral secret of that one wrap. So envelopes of the X25519
+suite are sealed by :func:`wrap_key_revealable`: the RFC 9180 base-mode encapsulation
+written out below (X25519 and AES-GCM from ``cryptography``, the key schedule with HMAC),
+with an ephemeral key drawn from OS randomness and returned to the caller. The bytes on the
+wire are plain RFC 9180: the tests check the RFC known-answer vector and that
+``cryptography`` opens every wrap, and opening always uses ``cryptography``. Revealing the
+ephemeral secret discloses this wrap's content (the message key, revealed anyway) and
+nothing about the receiver's key. The hybrid ML-KEM suite cannot be derandomised with
+``cryptography``; its layer 3 stays unverifiable in a dispute.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from client.crypto.errors import ContextError, DecryptionError
 from client.crypto.keys import PartyKeys, PublicKeys
-from client.crypto.rng import RandomSource
+from client.crypto.rng import RandomSource, os_random
 
 
 class WrapSuite(enum.IntEnum):
@@ -73,6 +80,44 @@ def wrap_key(
         raise ContextError("receiver registered no ML-KEM-768 key: cannot use the hybrid suite")
     public = hpke.MLKEM768X25519PublicKey(receiver.mlkem768_key(), receiver.x25519_key())
     return _suite(suite).encrypt(message_key, public, info=info)
+
+
+def wrap_key_revealable(
+    message_key: bytes,
+    receiver: PublicKeys,
+    info: bytes,
+    suite: WrapSuite = WrapSuite.X25519,
+    rng: RandomSource | None = None,
+) -> tuple[bytes, bytes | None]:
+    """Wrap ``message_key`` and also return the ephemeral secret a dispute may reveal.
+
+    Returns
+    -------
+    tuple
+        ``enc || ct`` and, for the X25519 suite, the 32-byte ephemeral X25519 secret (None
+        for the hybrid suite, whose ephemeral ``cryptography`` keeps to itself).
+    """
+    if suite is not WrapSuite.X25519:
+        return wrap_key(message_key, receiver, info, suite), None
+    ephemeral = (rng or os_random)(32)
+    return _derandomised_seal(message_key, receiver.x25519, info, ephemeral), ephemeral
+
+
+def check_wrap(
+    wrapped: bytes, receiver_x25519: bytes, info: bytes, ephemeral: bytes, message_key: bytes
+) -> bool:
+    """Return whether ``wrapped`` is the X25519-suite wrap of ``message_key`` under ``ephemeral``.
+
+    Needs only public data plus the revealed ephemeral secret: the encapsulation is
+    deterministic given the ephemeral key, so it is recomputed and compared byte for byte.
+    """
+    if len(ephemeral) != 32 or len(message_key) != 32 or len(receiver_x25519) != 32:
+        return False
+    try:
+        expected = _derandomised_seal(message_key, receiver_x25519, info, ephemeral)
+    except ValueError:  # a low-order receiver key
+        return False
+    return hmac.compare_digest(expected, bytes(wrapped))
 
 
 def unwrap_key(wrapped: bytes, keys: PartyKeys, info: bytes, suite: WrapSuite) -> bytes:

@@ -13,14 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from client.crypto import Recovery
 from client.errors import FppdlError
 
 _LABELS_MAGIC = b"FPDLLBL1"
 _LABELS_HEADER = struct.Struct(">8sQI")
-_RECOVERY_MAGIC = b"FPDLRCV1"
-_RECOVERY_HEADER = struct.Struct(">8sQH")
-_RECOVERY_LEN = 104
 
 
 class MessageFormatError(FppdlError, ValueError):
@@ -49,34 +45,6 @@ class LabelMessage:
             raise MessageFormatError("label message has a bad header or length")
         labels = np.frombuffer(data, dtype=np.uint8, offset=_LABELS_HEADER.size).copy()
         return cls(int(epoch), labels)
-
-
-@dataclass(frozen=True)
-class RecoveryMessage:
-    """The recovery seeds one surviving sender discloses to one receiver in one round."""
-
-    round: int
-    recoveries: tuple[Recovery, ...]
-
-    def to_bytes(self) -> bytes:
-        """``magic | round u64 | count u16 | recoveries (104 bytes each)``."""
-        head = _RECOVERY_HEADER.pack(_RECOVERY_MAGIC, self.round, len(self.recoveries))
-        return head + b"".join(r.to_bytes() for r in self.recoveries)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> RecoveryMessage:
-        """Decode :meth:`to_bytes`; raise :class:`MessageFormatError` if malformed."""
-        if len(data) < _RECOVERY_HEADER.size:
-            raise MessageFormatError("recovery message is truncated")
-        magic, round_number, count = _RECOVERY_HEADER.unpack_from(data)
-        if magic != _RECOVERY_MAGIC or len(data) != _RECOVERY_HEADER.size + count * _RECOVERY_LEN:
-            raise MessageFormatError("recovery message has a bad header or length")
-        body = data[_RECOVERY_HEADER.size :]
-        items = tuple(
-            Recovery.from_bytes(body[i * _RECOVERY_LEN : (i + 1) * _RECOVERY_LEN])
-            for i in range(count)
-        )
-        return cls(int(round_number), items)
 
 
 def evaluation_indices(

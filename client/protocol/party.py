@@ -4,20 +4,17 @@
 and not yet done; it returns whether it did anything. Whether an action is done is read from the
 chain (requests, uploads, commitments, reports) wherever the chain records it, so a restarted
 party neither repeats a paid action nor skips one. Nothing here knows whether the other parties
-run in this process or elsewhere.
+run in this process or elsewhere, nor how the party was assembled (see :mod:`client.compose`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from eth_account.signers.local import LocalAccount
 
 from client.chain.errors import LedgerError
 from client.chain.ledger import Ledger
@@ -25,77 +22,63 @@ from client.chain.records import DownloadRequest, PartyStatus, Phase
 from client.crypto import (
     CryptoError,
     MaskedShare,
-    PartyKeys,
-    PublicKeys,
     QuantParams,
-    Recovery,
-    RoundContext,
-    aggregate,
-    open_envelope,
-    recovery_stream,
-    seal,
+    Receipt,
+    RevealGuard,
+    dispute_opening,
 )
-from client.crypto.notes import NoteContext, open_note, seal_note
 from client.errors import FppdlError
+from client.identity import PartyIdentity
 from client.protocol.aggregation import AggregationRule, make_rule
 from client.protocol.config import ProtocolConfig
+from client.protocol.disputes import Disputes
+from client.protocol.evaluation import MutualEvaluation, credibility_over
+from client.protocol.exchange import MAX_RECEIPT_BYTES, Exchange, to_address
 from client.protocol.learner import Learner
+from client.protocol.mailbox import Mailbox
 from client.protocol.market import download_plan, round_budget
-from client.protocol.messages import (
-    LabelMessage,
-    MessageFormatError,
-    RecoveryMessage,
-    evaluation_indices,
-)
-from client.protocol.metrics import PhaseTimer
+from client.protocol.peers import DEFAULT_SAMPLE_SHAPE, PeerDirectory, address_bytes
 from client.protocol.state import PartyState
+from client.timing import PhaseTimer
 from storage import ContentId, ContentStore, Retention, StorageError
-from trainer.credibility import credibility_from_labels, low_quality, normalise, update_credibility
+from trainer.allocation import upload_cap
 from trainer.dpgan import SampleRelease
 
 log = logging.getLogger(__name__)
+
+
+FloatVec = npt.NDArray[np.float32]
 
 
 class ProtocolError(FppdlError, RuntimeError):
     """The party cannot continue (e.g. it was never registered and registration is over)."""
 
 
-def address_bytes(address: str) -> bytes:
-    """20 raw bytes of a hex address."""
-    return bytes.fromhex(address[2:] if address.startswith("0x") else address)
-
-
-@dataclass(frozen=True)
-class PartyIdentity:
-    """A party's secrets: the signing account and the encryption keys."""
-
-    account: LocalAccount
-    keys: PartyKeys
-
-    @property
-    def address(self) -> str:
-        """Checksummed Ethereum address."""
-        return str(self.account.address)
-
-
-@dataclass(frozen=True)
-class Peer:
-    """What the chain says about another party, fixed at registration."""
-
-    address: str
-    public: PublicKeys
-    data_size: int
-    samples_released: int
-    samples_digest: bytes
-
-    @property
-    def sharing_level(self) -> Fraction:
-        """epsilon_j = u_j / |D_j|."""
-        return Fraction(self.samples_released, self.data_size)
-
-
 class Party:
-    """A consortium member: composition of identity, ledger, store, crypto and learner."""
+    """A consortium member: identity, ledger, store, crypto and learner, driven by the chain.
+
+    Parameters
+    ----------
+    identity : PartyIdentity
+        Signing account and encryption keys.
+    ledger : Ledger
+        The ledger, signing with ``identity.account``.
+    store : ContentStore
+        The shared content store.
+    learner : Learner
+        The party's model: the one owner of its parameters.
+    config : ProtocolConfig
+        Rounds, rule, budget policy and the other settings the chain does not fix.
+    state_dir : Path
+        Folder of the party's local state (resumable).
+    samples : SampleRelease, optional
+        The DPGAN samples it registers (only needed before registration).
+    sample_classes : ndarray of int64, optional
+        The class each of its samples was drawn for (private): without them the party
+        reports no peer on its labels (its samples would carry no evidence).
+    timer : PhaseTimer, optional
+        Where the party's wall time is accounted; told the epoch at every step.
+    """
 
     def __init__(
         self,
@@ -107,6 +90,7 @@ class Party:
         config: ProtocolConfig,
         state_dir: Path,
         samples: SampleRelease | None = None,
+        sample_classes: npt.NDArray[np.int64] | None = None,
         timer: PhaseTimer | None = None,
     ) -> None:
         self.identity = identity
@@ -118,46 +102,95 @@ class Party:
         self.samples = samples
         self.timer = timer or PhaseTimer()
         self.state = PartyState.load(state_dir)
-        if self.state.params is None:
-            self.state.params = learner.params()
-        else:
-            learner.set_params(self.state.params)
+        saved = PartyState.load_params(state_dir)
+        if saved is not None:
+            learner.set_params(saved)
         self.rule: AggregationRule = make_rule(config.aggregation, config.rule_options)
         self.retention = Retention(store, rounds=config.retention_rounds)
+        self.peers = PeerDirectory(
+            ledger, store, identity.keys,
+            sample_shape=samples.pixels.shape[1:] if samples is not None else DEFAULT_SAMPLE_SHAPE,
+        )
+        self.mailbox = Mailbox(identity=identity, ledger=ledger, store=store, peers=self.peers,
+                               retention=self.retention, timer=self.timer)
         self._chain_id = int(ledger.w3.eth.chain_id)
         self._contract = address_bytes(ledger.address)
         self._me = identity.address
         self._me_bytes = address_bytes(self._me)
-        self._kind_labels = ledger.message_kind("labels")
-        self._kind_recovery = ledger.message_kind("recovery")
+        kinds = ledger.message_kinds()
+        self._kind_receipt = kinds["receipt"]
+        self._kind_unmask = kinds["unmask"]
+        self.evaluation = MutualEvaluation(
+            me=self._me, ledger=ledger, learner=learner, peers=self.peers, mailbox=self.mailbox,
+            state=self.state, config=config, kind=kinds["labels"],
+            sample_classes=sample_classes,
+        )
         self._params = ledger.parameters()
-        self._quant = self._ring_params()
-        self._peers: dict[str, Peer] = {}
-        self._samples_of: dict[str, SampleRelease] = {}
+        self._quant: QuantParams = self.rule.quant_params(
+            self._params.model_size, bits=config.ring_bits,
+            max_senders=max(1, self._params.max_parties - 1),
+        )
+        self.exchange = Exchange(
+            identity=identity, peers=self.peers, store=store, timer=self.timer,
+            quant=self._quant, chain_id=self._chain_id, contract=self._contract,
+            neighbours=config.neighbours, min_accepted=self._params.min_uploaders,
+        )
+        self.guard = (
+            RevealGuard.from_bytes(self.state.guard, holder=self._me_bytes,
+                                   chain_id=self._chain_id, contract=self._contract)
+            if self.state.guard
+            else RevealGuard(holder=self._me_bytes, chain_id=self._chain_id,
+                             contract=self._contract)
+        )
+        self.disputes = Disputes(
+            me=self._me, ledger=ledger, store=store, peers=self.peers, exchange=self.exchange,
+            state=self.state, state_dir=state_dir, save=self._save,
+        )
+        # Per epoch: the receipt this party published (receiver) and the envelopes it opened.
+        self._receipts: dict[int, Receipt] = {}
+        self._opened: dict[int, dict[bytes, MaskedShare]] = {}
         # Per-process memory of actions whose completion the chain does not expose cheaply;
         # each is idempotent on-chain (a repeat reverts with a named error we treat as done).
-        self._done: set[tuple[str, int]] = set()
+        self._done: set[tuple[str, int] | tuple[str, int, str]] = set()
         self._served_by_epoch: dict[int, dict[tuple[str, str], bytes]] = {}
+        #: Rounds below this one have been unpinned (their claim windows are over).
+        self._released_before = 1
 
     # ------------------------------------------------------------------ driving
 
     @property
     def address(self) -> str:
-        """This party's address."""
+        """Return this party's address."""
         return self._me
 
     def finished(self) -> bool:
-        """Whether the party has nothing left to do (removed, or past its last round)."""
-        info = self.ledger.party_info(self._me)
-        if info.status is PartyStatus.REMOVED:
+        """Return whether the party has nothing left to do (removed, or past the last round)."""
+        view = self.ledger.snapshot(self._me)
+        if view.status is PartyStatus.REMOVED:
             return True
-        closed = self.ledger.registration_closed()
-        return closed and self.ledger.current_round() > self.config.rounds
+        if view.phase is Phase.REGISTRATION:
+            return False
+        if self.disputes.pending():
+            return False  # a claim still needs an answer, votes or its resolution
+        return view.phase is Phase.FINISHED or view.round > self._params.rounds \
+            or self._too_few_left()
+
+    def _too_few_left(self) -> bool:
+        """Return whether too few credible parties are left for any sum to hide its senders."""
+        if len(self.ledger.credible_parties()) - 1 >= self._params.min_uploaders:
+            return False
+        if not any(e["kind"] == "consortium_too_small" for e in self.state.events):
+            self.state.record(
+                "consortium_too_small", credible=len(self.ledger.credible_parties()),
+                min_uploaders=self._params.min_uploaders,
+            )
+            self._save()
+        return True
 
     def step(self) -> bool:
         """Do the next due action; return whether anything was done."""
-        with self.timer.measure(self._epoch_hint(), "chain"):
-            view = self.ledger.snapshot(self._me)
+        view = self.ledger.snapshot(self._me)
+        self.timer.epoch = view.round
         if view.status is PartyStatus.REMOVED:
             return False
         if view.phase is Phase.REGISTRATION:
@@ -165,7 +198,10 @@ class Party:
         if view.status is not PartyStatus.CREDIBLE:
             raise ProtocolError(f"{self._me} is not registered and registration is closed")
         epoch = view.round
-        if epoch > self.config.rounds:
+        # Claims resolve while later rounds run (and after the last one).
+        if epoch >= 1 and self.disputes.step():
+            return True
+        if view.phase is Phase.FINISHED or epoch > self._params.rounds:
             return False
         if view.phase is Phase.BENCHMARKING:
             return self._evaluation_step(0)
@@ -174,16 +210,14 @@ class Party:
         if view.phase is Phase.UPLOAD:
             return self._train(epoch) or self._upload(epoch)
         return (
-            self._send_recoveries(epoch)
+            self._send_receipt(epoch)
+            or self._send_unmasks(epoch)
             or self._aggregate(epoch)
             or self._evaluation_step(epoch)
         )
 
-    def _epoch_hint(self) -> int:
-        return self.state.trained_round
-
     def _save(self) -> None:
-        self.state.save(self.state_dir)
+        self.state.save(self.state_dir, params=self.learner.params())
 
     # ------------------------------------------------------------------ registration
 
@@ -197,8 +231,7 @@ class Party:
             past_deadline and registered >= self._params.min_parties
         ):
             try:
-                with self.timer.measure(0, "chain"):
-                    self.ledger.close_registration()
+                self.ledger.close_registration()
             except LedgerError as err:
                 log.debug("close_registration by %s lost a race: %s", self._me, err)
             return True
@@ -208,45 +241,24 @@ class Party:
         """Release the DPGAN samples to the store and send the init transaction."""
         if self.samples is None:
             raise ProtocolError("a party needs released samples to register")
-        with self.timer.measure(0, "storage"):
-            cid = self.store.put(self.samples.to_bytes())
-        with self.timer.measure(0, "chain"):
-            self.ledger.register(
-                self.identity.keys.public().to_bytes(),
-                self.learner.data_size,
-                self.samples.count,
-                cid.commitment,
-            )
-        with self.timer.measure(0, "evaluation"):
-            self.state.standalone_accuracy = self.learner.accuracy()
+        cid = self.store.put(self.samples.to_bytes())
+        self.ledger.register(
+            self.identity.keys.public().to_bytes(),
+            self.learner.data_size,
+            self.samples.count,
+            cid.commitment,
+        )
+        self.state.standalone_accuracy = self.learner.accuracy()
         self._save()
 
-    # ------------------------------------------------------------------ peers
-
-    def _peer(self, address: str) -> Peer:
-        if address not in self._peers:
-            for reg in self.ledger.registrations():
-                self._peers[reg.party] = Peer(
-                    reg.party, PublicKeys.from_bytes(reg.enc_pub_key), reg.data_size,
-                    reg.samples_released, reg.samples_digest,
-                )
-        return self._peers[address]
+    # ------------------------------------------------------------------ chain views
 
     def _credible_others(self) -> list[str]:
-        with self.timer.measure(self._epoch_hint(), "chain"):
-            return [p for p in self.ledger.credible_parties() if p != self._me]
+        return [p for p in self.ledger.credible_parties() if p != self._me]
 
-    def _peer_x25519(self) -> dict[bytes, bytes]:
-        self._peer(self._me)
-        return {address_bytes(a): p.public.x25519 for a, p in self._peers.items()}
-
-    def _released_samples(self, owner: str) -> SampleRelease:
-        if owner not in self._samples_of:
-            peer = self._peer(owner)
-            with self.timer.measure(self._epoch_hint(), "storage"):
-                blob = self.store.get(ContentId.from_commitment(peer.samples_digest))
-            self._samples_of[owner] = SampleRelease.from_bytes(blob)
-        return self._samples_of[owner]
+    def _trusted_others(self) -> list[str]:
+        """Return the credible others whose registration and samples showed no fault."""
+        return [p for p in self._credible_others() if self.peers.usable(p)]
 
     def _served(self, epoch: int) -> dict[tuple[str, str], bytes]:
         """Return (requester, uploader) -> envelope digest of every UPLOAD of ``epoch``.
@@ -255,271 +267,250 @@ class Party:
         one log query per epoch replaces a request lookup per (request, uploader) pair.
         """
         if epoch not in self._served_by_epoch:
-            with self.timer.measure(epoch, "chain"):
-                self._served_by_epoch[epoch] = {
-                    (requester, upload.uploader): digest
-                    for upload in self.ledger.uploads(epoch)
-                    for requester, digest in zip(upload.requesters, upload.digests, strict=True)
-                }
+            self._served_by_epoch[epoch] = {
+                (requester, upload.uploader): digest
+                for upload in self.ledger.uploads(epoch)
+                for requester, digest in zip(upload.requesters, upload.digests, strict=True)
+            }
         return self._served_by_epoch[epoch]
 
     def _deadline_passed(self, epoch: int) -> bool:
-        with self.timer.measure(epoch, "chain"):
-            deadline = self.ledger.round_deadlines(epoch).settle_deadline
-            return self.ledger.block_number() >= deadline
+        deadline = self.ledger.round_deadlines(epoch).settle_deadline
+        return self.ledger.block_number() >= deadline
 
     # ------------------------------------------------------------------ Algorithm 2 step 1
 
     def _train(self, epoch: int) -> bool:
         if self.state.trained_round >= epoch:
             return False
-        with self.timer.measure(epoch, "training"):
-            delta = self.learner.local_update(epoch)
-        self.state.params = self.learner.params()
-        self.state.delta = delta
+        self.state.delta = self.learner.local_update(epoch)
         self.state.trained_round = epoch
         self._save()
         return True
 
     def _request(self, epoch: int) -> bool:
-        with self.timer.measure(epoch, "chain"):
-            if self.ledger.download_requests(epoch, self._me):
-                return False
-            points = self.ledger.points_of(self._me)
-        # Escrow of a closed round is released by this DOWNLOAD itself, so it is spendable.
-        balance = points.balance + points.releasable
-        others = self._credible_others()
+        if self.ledger.download_requests(epoch, self._me):
+            return False
+        # Escrow and payments of closed rounds are released by this DOWNLOAD itself. A deposit
+        # per uploader stays in reserve: a bad delivery can then always be claimed.
+        others = self._trusted_others()
+        reserve = self._params.claim_deposit * len(others)
+        balance = max(0, self.ledger.points_of(self._me).spendable - reserve)
         budget = round_budget(
-            self.config.budget_policy, balance, epoch=epoch, rounds=self.config.rounds,
+            self.config.budget_policy, balance, epoch=epoch, rounds=self._params.rounds,
             fraction=self.config.budget_fraction,
         )
         chosen = download_plan(
-            self._credibility_over(others), budget,
-            {p: self._peer(p).sharing_level for p in others}, self._params.model_size,
+            credibility_over(self.state, others), budget,
+            {p: self.peers.get(p).sharing_level for p in others}, self._params.model_size,
         )
-        with self.timer.measure(epoch, "chain"):
-            self.ledger.request_downloads([p for p, _ in chosen], [a for _, a in chosen])
+        if len(chosen) < self._params.min_uploaders:
+            # A sum of fewer senders would expose them; buy nothing this round (the empty
+            # request still says this party acted).
+            self.state.record("request_too_small", round=epoch, uploaders=len(chosen),
+                              min_uploaders=self._params.min_uploaders)
+            chosen = []
+        self.ledger.request_downloads([p for p, _ in chosen], [a for _, a in chosen])
         return True
-
-    def _credibility_over(self, members: list[str]) -> dict[str, Fraction]:
-        if not members:
-            return {}
-        known = {p: c for p, c in self.state.credibility.items() if p in members}
-        for p in members:
-            known.setdefault(p, Fraction(1, len(members)))
-        return normalise(known, members)
 
     # ------------------------------------------------------------------ Algorithm 2 step 2
 
-    def _context(self, epoch: int, request: DownloadRequest) -> RoundContext:
-        return RoundContext(
-            self._chain_id,
-            self._contract,
-            epoch,
-            receiver=address_bytes(request.requester),
-            senders=tuple(address_bytes(u) for u in request.uploaders),
-            neighbours=self.config.neighbours,
-        )
-
-    def _ring_params(self) -> QuantParams:
-        """Quantization of every message: fixed by the rule and the ledger's parameters."""
-        return self.rule.quant_params(
-            self._params.model_size, bits=self.config.ring_bits,
-            max_senders=max(1, self._params.max_parties - 1),
-        )
-
     def _upload(self, epoch: int) -> bool:
-        with self.timer.measure(epoch, "chain"):
-            if self.ledger.uploads(epoch, self._me):
-                return False
-            mine = [r for r in self.ledger.download_requests(epoch) if self._me in r.uploaders]
+        if self.ledger.uploads(epoch, self._me):
+            return False
+        credible = set(self.ledger.credible_parties())
+        # The ledger skips (and refunds) requests of parties removed since; never seal for them.
+        mine = [r for r in self.ledger.download_requests(epoch)
+                if self._me in r.uploaders and r.requester in credible]
         if not mine:
             return False
-        assert self.state.delta is not None and self.state.params is not None
-        quant = self._quant
-        peers = self._peer_x25519()
-        requesters: list[str] = []
-        digests: list[bytes] = []
+        assert self.state.delta is not None
+        params = self.learner.params()
+        cap = upload_cap(self.peers.get(self._me).sharing_level, self._params.model_size)
+        sealed: list[tuple[str, bytes]] = []
         for request in mine:
-            entries = request.amounts[request.uploaders.index(self._me)]
-            vector = self.rule.encode(
-                delta=self.state.delta, params=self.state.params, entries=entries
+            unusable = [p for p in (request.requester, *request.uploaders)
+                        if not self.peers.usable(p)]
+            if unusable:
+                # No envelope can be sealed to (or masked with) a party without a usable key;
+                # the requester's escrow returns to it when the phase ends.
+                self.state.record("request_skipped", round=epoch, requester=request.requester,
+                                  unusable=unusable)
+                continue
+            # A requester may offer more than this party sells; it gets the cap.
+            entries = min(request.amounts[request.uploaders.index(self._me)], cap)
+            vector = self._clip_for_ring(
+                self.rule.encode(delta=self.state.delta, params=params, entries=entries), epoch
             )
-            vector = self._clip_for_ring(vector, quant, epoch)
-            with self.timer.measure(epoch, "crypto"):
-                sealed = seal(
-                    vector,
-                    ctx=self._context(epoch, request),
-                    sender=self._me_bytes,
-                    sender_keys=self.identity.keys,
-                    receiver_public=self._peer(request.requester).public,
-                    peer_publics=peers,
-                    quant=quant,
-                )
-            with self.timer.measure(epoch, "storage"):
-                cid = self.store.put(sealed.blob)
-            self.retention.track(cid, epoch)
-            requesters.append(request.requester)
-            digests.append(cid.commitment)
-        with self.timer.measure(epoch, "chain"):
-            self.ledger.upload_ciphertexts(requesters, digests)
+            envelope = self.exchange.seal(epoch, request, vector)
+            # The envelope and the keys of its outer layers, kept (0600) in case a claim
+            # against it must be answered; the keys are never published otherwise.
+            for what, data in (("envelope", envelope.blob),
+                               ("opening", dispute_opening(envelope).to_bytes())):
+                PartyState.save_kept(self.state_dir, epoch, request.requester, what, data)
+            sealed.append((request.requester, envelope.blob))
+        if not sealed:
+            return False
+        self.ledger.upload_ciphertexts(*self.mailbox.publish(epoch, sealed))
         return True
 
-    def _clip_for_ring(
-        self, vector: npt.NDArray[np.float32], quant: QuantParams, epoch: int
-    ) -> npt.NDArray[np.float32]:
-        bound = quant.clip_bound(0)
-        size = quant.segments[0].length
-        values = vector[:size]
-        if np.abs(values).max(initial=0.0) > bound:
+    def _clip_for_ring(self, vector: FloatVec, epoch: int) -> FloatVec:
+        bound = self._quant.clip_bound(0)
+        size = self._quant.segments[0].length
+        if np.abs(vector[:size]).max(initial=0.0) > bound:
             self.state.record("clipped_for_ring", round=epoch, bound=bound)
             vector = vector.copy()
             np.clip(vector[:size], -bound, bound, out=vector[:size])
         return vector
 
-    # ------------------------------------------------------------------ dropout recovery
+    # ------------------------------------------------------------------ receipt and unmasking
 
-    def _send_recoveries(self, epoch: int) -> bool:
-        if ("recovery", epoch) in self._done:
+    def _my_request(self, epoch: int) -> DownloadRequest | None:
+        requests = self.ledger.download_requests(epoch, self._me)
+        return requests[0] if requests and requests[0].uploaders else None
+
+    def _send_receipt(self, epoch: int) -> bool:
+        """As receiver: open the envelopes and publish which ones this party accepts."""
+        if ("receipt", epoch) in self._done:
             return False
-        self._done.add(("recovery", epoch))
-        with self.timer.measure(epoch, "chain"):
-            if self.ledger.message_commitments(epoch, self._kind_recovery, self._me):
-                return False
-            requests = [r for r in self.ledger.download_requests(epoch) if self._me in r.uploaders]
-        peers = self._peer_x25519()
-        recipients: list[str] = []
-        digests: list[bytes] = []
+        request = self._my_request(epoch)
+        if request is None or self.mailbox.sent(epoch, self._kind_receipt):
+            self._done.add(("receipt", epoch))
+            return False
         served = self._served(epoch)
-        for request in requests:
-            if (request.requester, self._me) not in served:
-                continue
-            ctx = self._context(epoch, request)
-            neighbours = set(ctx.neighbours_of(self._me_bytes))
-            dropped = [
-                u for u in request.uploaders
-                if u != self._me
-                and address_bytes(u) in neighbours
-                and (request.requester, u) not in served
-            ]
-            if not dropped:
-                continue
-            with self.timer.measure(epoch, "crypto"):
-                recoveries = tuple(
-                    recovery_stream(
-                        ctx, survivor=self._me_bytes, survivor_keys=self.identity.keys,
-                        dropped=address_bytes(u), peer_publics=peers,
-                    )
-                    for u in dropped
-                )
-                note = seal_note(
-                    RecoveryMessage(epoch, recoveries).to_bytes(),
-                    ctx=self._note_context(epoch, self._kind_recovery, request.requester),
-                    recipient=self._peer(request.requester).public,
-                )
-            with self.timer.measure(epoch, "storage"):
-                cid = self.store.put(note)
-            self.retention.track(cid, epoch)
-            recipients.append(request.requester)
-            digests.append(cid.commitment)
-        if not recipients:
-            return False
-        with self.timer.measure(epoch, "chain"):
-            self.ledger.commit_messages(epoch, self._kind_recovery, recipients, digests)
+        opened, rejected = self.exchange.open_all(
+            epoch, request, served, set(self.ledger.credible_parties())
+        )
+        receipt = self.exchange.receipt(epoch, request, served, rejected)
+        for raw, reason in receipt.excluded.items():
+            sender = to_address(raw, request.uploaders)
+            digest = served.get((self._me, sender), b"")
+            # Evidence for a claim: which envelope, committed where, and what was wrong.
+            self.state.record("excluded_envelope", round=epoch, sender=sender,
+                              digest=digest.hex(), error=reason.name)
+        self._save()
+        recipients, digests = self.mailbox.publish(epoch, [(self._me, receipt.to_bytes())])
+        self.ledger.commit_messages(epoch, self._kind_receipt, recipients, digests)
+        self._receipts[epoch], self._opened[epoch] = receipt, opened
+        self._done.add(("receipt", epoch))
+        # Exclusions that are the uploader's fault become claims before this round closes.
+        self.disputes.file(epoch, {to_address(raw, request.uploaders): reason
+                                   for raw, reason in receipt.excluded.items()})
         return True
 
-    def _note_context(
-        self, epoch: int, kind: int, recipient: str, sender: str | None = None
-    ) -> NoteContext:
-        return NoteContext(
-            self._chain_id, self._contract, epoch, kind,
-            address_bytes(sender or self._me), address_bytes(recipient),
-        )
+    def _published_receipt(self, epoch: int, request: DownloadRequest) -> Receipt | None:
+        """Return the first receipt ``request``'s receiver committed (None if none yet)."""
+        for commitment in self.ledger.message_commitments(epoch, self._kind_receipt,
+                                                           request.requester):
+            digest = commitment.digests[0] if commitment.digests else None
+            if digest is None:
+                continue
+            blob = self.store.get(ContentId.from_commitment(digest), max_size=MAX_RECEIPT_BYTES)
+            return self.exchange.read_receipt(epoch, request, blob)
+        return None
+
+    def _send_unmasks(self, epoch: int) -> bool:
+        """As a neighbour: follow every published receipt of a request naming this party."""
+        if ("unmask", epoch) in self._done:
+            return False
+        served = self._served(epoch)
+        notes: list[tuple[str, bytes]] = []
+        waiting = False
+        for request in self.ledger.download_requests(epoch):
+            key = ("unmask", epoch, request.requester)
+            if self._me not in request.uploaders or key in self._done:
+                continue
+            try:
+                receipt = self._published_receipt(epoch, request)
+                if receipt is None and not self._deadline_passed(epoch):
+                    waiting = True
+                    continue
+                outcome = self.exchange.reveal(epoch, request, served, receipt, self.guard,
+                                               self._persist_guard)
+            except (StorageError, CryptoError) as err:
+                # A receipt that is missing from the store, malformed or against the rule is
+                # the receiver's fault: this party reveals nothing for it.
+                self.state.record("bad_receipt", round=epoch, receiver=request.requester,
+                                  error=f"{type(err).__name__}: {err}")
+                self._done.add(key)
+                continue
+            self._done.add(key)
+            if outcome.unreadable:
+                self.state.record("unreadable_shares", round=epoch,
+                                  receiver=request.requester,
+                                  senders=["0x" + s.hex() for s in outcome.unreadable])
+            if outcome.message.items:
+                notes.append((request.requester, outcome.message.to_bytes()))
+        if notes:
+            self.mailbox.send(epoch, self._kind_unmask, notes)
+        if not waiting:
+            self._done.add(("unmask", epoch))
+        return bool(notes)
+
+    def _persist_guard(self, data: bytes) -> None:
+        # Written (atomically, fsynced) before the reveal leaves this party.
+        self.state.guard = data
+        self._save()
 
     # ------------------------------------------------------------------ Algorithm 2 step 3
 
     def _aggregate(self, epoch: int) -> bool:
         if self.state.applied_round >= epoch:
             return False
-        with self.timer.measure(epoch, "chain"):
-            requests = self.ledger.download_requests(epoch, self._me)
-        if not requests or not requests[0].uploaders:
+        request = self._my_request(epoch)
+        if request is None:
             return self._finish_aggregation(epoch, None, "no request")
-        request = requests[0]
-        ctx = self._context(epoch, request)
-        served = self._served(epoch)
-        present = [u for u in request.uploaders if (self._me, u) in served]
-        dropped = [u for u in request.uploaders if u not in present]
-        if not present:
-            return self._finish_aggregation(epoch, None, "nobody uploaded")
-        recoveries: list[Recovery] = []
-        if dropped:
-            expected = {
-                u for u in present
-                if any(address_bytes(d) in ctx.neighbours_of(address_bytes(u)) for d in dropped)
-            }
-            notes = self._notes_to_me(epoch, self._kind_recovery)
-            if not expected <= set(notes) and not self._deadline_passed(epoch):
-                return False  # wait for the survivors' recovery seeds
-            for sender, digest in notes.items():
-                if sender not in expected:
-                    continue
-                try:
-                    plain = self._fetch_note(epoch, self._kind_recovery, sender, digest)
-                    recoveries.extend(RecoveryMessage.from_bytes(plain).recoveries)
-                except (StorageError, CryptoError, MessageFormatError) as err:
-                    self.state.record("bad_recovery", round=epoch, sender=sender, error=str(err))
-        shares: list[MaskedShare] = []
-        excluded: list[dict[str, Any]] = []
-        for sender in present:
-            upload_digest = served.get((self._me, sender))
+        receipt = self._receipts.get(epoch) or self._published_receipt(epoch, request)
+        if receipt is None:
+            return False  # this party publishes its receipt first (a step earlier)
+        accepted = [to_address(raw, request.uploaders) for raw in receipt.accepted]
+        dropped = [u for u in request.uploaders if u not in accepted]
+        if not accepted:
+            return self._finish_aggregation(epoch, None, "no envelope accepted",
+                                            dropped=dropped)
+        expected = self.exchange.expected_holders(epoch, request, receipt)
+        inbox = self.mailbox.inbox(epoch, self._kind_unmask)
+        deadline = self._deadline_passed(epoch)
+        # The accepted senders hold every pair seed the sum needs and, with t of k shares per
+        # sender, usually enough shares; a sender that did not upload may never answer.
+        if not (expected & set(accepted)) <= set(inbox) and not deadline:
+            return False  # wait for the accepted senders' reveals (or the deadline)
+        unmasks: dict[str, bytes] = {}
+        for holder in expected & set(inbox):
             try:
-                if upload_digest is None:
-                    raise StorageError("no upload event")
-                with self.timer.measure(epoch, "storage"):
-                    blob = self.store.get(ContentId.from_commitment(upload_digest))
-                with self.timer.measure(epoch, "crypto"):
-                    shares.append(
-                        open_envelope(
-                            blob, ctx=ctx, sender=address_bytes(sender),
-                            receiver_keys=self.identity.keys, quant=self._quant,
-                        )
-                    )
+                unmasks[holder] = self.mailbox.read(epoch, self._kind_unmask, holder,
+                                                    inbox[holder])
             except (StorageError, CryptoError) as err:
-                excluded.append(
-                    {
-                        "sender": sender,
-                        "digest": (upload_digest or b"").hex(),
-                        "error": type(err).__name__,
-                    }
-                )
-        if excluded:
-            # One sender's mask cannot be cancelled without its share, so the whole received
-            # sum of this round is unusable; the evidence is kept for a dispute.
-            for item in excluded:
-                self.state.record("excluded_envelope", round=epoch, **item)
-            return self._finish_aggregation(epoch, None, "envelope excluded")
-        try:
-            with self.timer.measure(epoch, "crypto"):
-                total = aggregate(shares, ctx=ctx, recoveries=recoveries)
-        except CryptoError as err:
-            self.state.record("aggregation_failed", round=epoch, error=type(err).__name__)
-            return self._finish_aggregation(epoch, None, "aggregation failed")
-        return self._finish_aggregation(epoch, total.astype(np.float32), "", len(present), dropped)
+                self.state.record("bad_unmask", round=epoch, sender=holder,
+                                  error=type(err).__name__)
+        opened = self._opened.get(epoch)
+        if opened is None:  # restarted since the receipt: the envelopes are still retained
+            opened, _ = self.exchange.open_all(epoch, request, self._served(epoch),
+                                               set(self.ledger.credible_parties()))
+        result = self.exchange.sum(epoch, request, receipt, opened, unmasks)
+        if result.total is None and not deadline and not expected <= set(inbox):
+            return False  # too few shares yet: the other holders may still reveal
+        for fault in result.faults:
+            self.state.record("bad_reveal", round=epoch, fault=fault)
+        if result.total is None:
+            self.state.record("aggregation_failed", round=epoch, error=result.error)
+            return self._finish_aggregation(epoch, None, result.error.split(":")[0],
+                                            dropped=dropped)
+        return self._finish_aggregation(epoch, result.total, "", len(accepted), dropped)
 
     def _finish_aggregation(
         self,
         epoch: int,
-        total: npt.NDArray[np.float32] | None,
+        total: FloatVec | None,
         note: str,
         senders: int = 0,
         dropped: list[str] | None = None,
     ) -> bool:
-        assert self.state.params is not None and self.state.delta is not None
+        assert self.state.delta is not None
         record: dict[str, Any] = {"round": epoch, "senders": senders, "dropped": dropped or []}
         if total is not None:
             outcome = self.rule.apply(
-                params=self.state.params, own_delta=self.state.delta,
+                params=self.learner.params(), own_delta=self.state.delta,
                 received_sum=total, senders=senders,
             )
             if outcome.clipped or outcome.rejected:
@@ -527,7 +518,6 @@ class Party:
                     "aggregate_bounded" if outcome.clipped else "aggregate_rejected",
                     round=epoch, note=outcome.note,
                 )
-            self.state.params = outcome.params
             self.learner.set_params(outcome.params)
             record.update(
                 positions_updated=outcome.positions_updated,
@@ -535,8 +525,7 @@ class Party:
             )
         else:
             record.update(positions_updated=0, clipped=False, rejected=False, skipped=note)
-        with self.timer.measure(epoch, "evaluation"):
-            record["accuracy"] = self.learner.accuracy()
+        record["accuracy"] = self.learner.accuracy()
         self.state.applied_round = epoch
         self.state.records.append(record)
         self._save()
@@ -544,147 +533,66 @@ class Party:
 
     # ------------------------------------------------------------------ mutual evaluation
 
-    def _notes_to_me(self, epoch: int, kind: int) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        with self.timer.measure(epoch, "chain"):
-            for commitment in self.ledger.message_commitments(epoch, kind):
-                for recipient, digest in zip(
-                    commitment.recipients, commitment.digests, strict=True
-                ):
-                    if recipient == self._me:
-                        found[commitment.sender] = digest
-        return found
-
-    def _fetch_note(self, epoch: int, kind: int, sender: str, digest: bytes) -> bytes:
-        with self.timer.measure(epoch, "storage"):
-            blob = self.store.get(ContentId.from_commitment(digest))
-        with self.timer.measure(epoch, "crypto"):
-            return open_note(
-                blob, ctx=self._note_context(epoch, kind, self._me, sender=sender),
-                keys=self.identity.keys,
-            )
-
-    def _subset(self, owner: str, epoch: int) -> npt.NDArray[np.int64]:
-        peer = self._peer(owner)
-        return evaluation_indices(
-            chain_id=self._chain_id, contract=self._contract, owner=address_bytes(owner),
-            epoch=epoch, released=peer.samples_released, count=self.config.eval_samples,
-        )
-
     def _evaluation_step(self, epoch: int) -> bool:
         return self._send_labels(epoch) or self._assess(epoch) or self._vote(epoch)
 
     def _send_labels(self, epoch: int) -> bool:
         if ("labels", epoch) in self._done:
             return False
-        with self.timer.measure(epoch, "chain"):
-            if self.ledger.message_commitments(epoch, self._kind_labels, self._me):
-                self._done.add(("labels", epoch))
-                return False
-        recipients: list[str] = []
-        digests: list[bytes] = []
-        for owner in self._credible_others():
-            samples = self._released_samples(owner)
-            images = samples.subset(self._subset(owner, epoch))
-            with self.timer.measure(epoch, "evaluation"):
-                labels = self.learner.label(images)
-            message = LabelMessage(epoch, labels.astype(np.uint8))
-            with self.timer.measure(epoch, "crypto"):
-                note = seal_note(
-                    message.to_bytes(),
-                    ctx=self._note_context(epoch, self._kind_labels, owner),
-                    recipient=self._peer(owner).public,
-                )
-            with self.timer.measure(epoch, "storage"):
-                cid = self.store.put(note)
-            self.retention.track(cid, epoch)
-            recipients.append(owner)
-            digests.append(cid.commitment)
-        with self.timer.measure(epoch, "chain"):
-            self.ledger.commit_messages(epoch, self._kind_labels, recipients, digests)
+        sent = self.evaluation.send_labels(epoch, self._trusted_others())
         self._done.add(("labels", epoch))
-        return True
+        return sent
 
     def _assess(self, epoch: int) -> bool:
         if self.state.assessed_epoch >= epoch and self.state.assessed_any:
             return False
-        others = self._credible_others()
-        notes = self._notes_to_me(epoch, self._kind_labels)
-        if not set(others) <= set(notes) and not self._deadline_passed(epoch):
-            return False  # wait for the others' labels (or the deadline)
-        own = self._released_samples(self._me)
-        subset = self._subset(self._me, epoch)
-        with self.timer.measure(epoch, "evaluation"):
-            rows = [self.learner.label(own.subset(subset))]
-        ids = [self._me]
-        for sender in others:
-            if sender not in notes:
-                continue
-            try:
-                plain = self._fetch_note(epoch, self._kind_labels, sender, notes[sender])
-                message = LabelMessage.from_bytes(plain)
-                if message.epoch != epoch or len(message.labels) != len(subset):
-                    raise MessageFormatError("labels for another epoch or subset")
-            except (StorageError, CryptoError, MessageFormatError) as err:
-                self.state.record("bad_labels", round=epoch, sender=sender, error=str(err))
-                continue
-            rows.append(message.labels.astype(np.int64))
-            ids.append(sender)
-        if len(ids) >= 2:
-            self.state.credibility = self._updated_credibility(
-                epoch, others, credibility_from_labels(np.stack(rows), ids, owner=self._me)
-            )
-        with self.timer.measure(epoch, "chain"):
-            threshold = self.ledger.credibility_threshold()
-        suspects = sorted(
-            low_quality(self.state.credibility, (threshold.numerator, threshold.denominator))
+        assessed = self.evaluation.assess(
+            epoch, self._credible_others(), deadline_passed=self._deadline_passed(epoch)
         )
-        suspects = [s for s in suspects if s in others]
-        self._save()
-        if suspects:
-            try:
-                with self.timer.measure(epoch, "chain"):
-                    self.ledger.report_low_quality(epoch, suspects)
-            except LedgerError as err:
-                log.debug("report by %s not accepted: %s", self._me, err)
-            self.state.record("reported", round=epoch, suspects=suspects)
-        self.state.assessed_epoch = epoch
-        self.state.assessed_any = True
-        self._save()
-        return True
-
-    def _updated_credibility(
-        self, epoch: int, others: list[str], fresh: dict[str, Fraction]
-    ) -> dict[str, Fraction]:
-        """Fold this epoch's evaluation (over the parties that answered) into the history.
-
-        In benchmarking a party that sent no labels matched nothing. In a round, silence is no
-        evidence either way (the party may have crashed and will rejoin): it keeps its share.
-        """
-        silent = [p for p in others if p not in fresh]
-        if epoch == 0 or not self.state.credibility:
-            return normalise({**fresh, **{p: Fraction(0) for p in silent}}, others)
-        old = self._credibility_over(others)
-        kept = sum((old[p] for p in silent), Fraction(0))
-        current = {p: c * (1 - kept) for p, c in fresh.items()}
-        current.update({p: old[p] for p in silent})
-        return update_credibility(old, current)
+        for peer, reason in self.peers.faults().items():
+            if not any(e["kind"] == "peer_fault" and e["peer"] == peer for e in self.state.events):
+                self.state.record("peer_fault", round=epoch, peer=peer, reason=reason)
+        if assessed:
+            self._save()
+        return assessed
 
     def _vote(self, epoch: int) -> bool:
-        # Vote only once this epoch's reports are in: the vote may close the epoch.
+        # Vote only once this epoch's reports are in, and (in a round) once this party has
+        # aggregated and revealed what others wait for: the vote may close the epoch.
         if ("vote", epoch) in self._done or not (
             self.state.assessed_any and self.state.assessed_epoch >= epoch
         ):
             return False
+        if epoch > 0 and (self.state.applied_round < epoch or ("unmask", epoch) not in self._done):
+            return False
         self._done.add(("vote", epoch))
-        try:
-            with self.timer.measure(epoch, "chain"):
-                self.ledger.close_round()
-        except LedgerError as err:
-            log.debug("close vote by %s: %s", self._me, err)
-        with self.timer.measure(epoch, "storage"):
-            self.retention.collect(epoch)
+        self.evaluation.vote()
+        self._release_retained(epoch)
         return True
+
+    def _release_retained(self, epoch: int) -> None:
+        """Unpin what the ledger no longer needs retained; prune what answered its claims."""
+        block = self.ledger.block_number()
+        horizon = self._released_before
+        # The ledger says until which block a round's content must stay (its claim window);
+        # never less than the configured number of rounds.
+        while horizon < epoch - self.config.retention_rounds:
+            until = self.ledger.retained_until(horizon)
+            if until == 0 or block < until:
+                break
+            horizon += 1
+        if horizon == self._released_before:
+            return
+        self._released_before = horizon
+        try:
+            self.retention.release_before(horizon)
+            self.store.gc()
+        except StorageError as err:
+            # Housekeeping of this party's own pins: a store that fails it stops nothing.
+            self.state.record("gc_failed", round=epoch, error=f"{type(err).__name__}: {err}")
+        PartyState.prune_kept(self.state_dir, horizon)
+        self.guard.prune(horizon)
+        self._persist_guard(self.guard.to_bytes())
 
     def close_overdue_epoch(self) -> bool:
         """Close the current epoch if its deadline has passed (any member may)."""
@@ -697,4 +605,3 @@ class Party:
         except LedgerError:
             return False
         return True
-

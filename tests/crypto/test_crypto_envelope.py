@@ -18,9 +18,9 @@ from client.crypto import (
     RoundContext,
     Segment,
     WrapSuite,
-    aggregate,
     open_envelope,
     parse_envelope,
+    parse_header,
     seal,
 )
 from client.crypto.hpke_wrap import WRAPPED_LEN
@@ -50,11 +50,24 @@ def test_layout_and_lengths(sealed_pair: tuple[Consortium, bytes, bytes]) -> Non
     env = parse_envelope(blob)
     assert env.to_bytes() == blob
     assert env.header.to_bytes() == env.header_bytes
-    assert blob.startswith(b"FPDL\x01\x01")
+    assert blob.startswith(b"FPDL\x02\x01")
     assert len(env.payload) == LENGTH * 4 + 16
     assert len(env.wrapped_key) == WRAPPED_LEN[WrapSuite.X25519] == 32 + 48
-    assert len(env.header.pair_commits) == 2
+    assert len(env.header.pair_commits) == len(env.header.share_commits) == 2
+    assert [len(s) for s in env.header.sealed_shares] == [60, 60]
+    assert env.header.threshold == 1 and env.header.self_masked
+    assert parse_header(blob) == (env.header, env.header_bytes)
     _open(c, a, blob)
+
+
+def test_version_1_envelopes_are_refused(sealed_pair: tuple[Consortium, bytes, bytes]) -> None:
+    c, a, blob = sealed_pair
+    old = bytearray(blob)
+    old[4] = 1
+    with pytest.raises(DecryptionError):
+        parse_envelope(bytes(old))
+    with pytest.raises(DecryptionError):
+        parse_header(bytes(old))
 
 
 def test_every_single_byte_flip_raises_the_opaque_error(
@@ -95,6 +108,7 @@ def test_wrong_key_and_wrong_context_raise_the_same_error(
         dataclasses.replace(ctx, receiver=address("other-receiver")),
         dataclasses.replace(ctx, senders=ctx.senders[::-1]),
         dataclasses.replace(ctx, senders=(*ctx.senders, address("late"))),
+        dataclasses.replace(ctx, threshold=2),
     ]
     errors = []
     for wrong in wrong_contexts:
@@ -112,7 +126,7 @@ def test_wrong_key_and_wrong_context_raise_the_same_error(
     with pytest.raises(DecryptionError) as info:
         _open(c, a, blob, quant=QuantParams.for_vector(LENGTH, max_senders=32))
     errors.append(str(info.value))
-    assert len(errors) >= 9 and len(set(errors)) == 1
+    assert len(errors) >= 10 and len(set(errors)) == 1
 
 
 def test_neighbour_count_is_part_of_the_context(make_consortium: ConsortiumFactory) -> None:
@@ -159,8 +173,12 @@ def test_post_quantum_hybrid_suite(make_consortium: ConsortiumFactory) -> None:
     a = c.senders[0]
     assert len(parse_envelope(blobs[a]).wrapped_key) == 1120 + 48
     shares = [_open(c, s, b) for s, b in blobs.items()]
-    total = aggregate(shares, ctx=c.ctx)  # type: ignore[arg-type]
-    assert np.allclose(total, sum(v.astype(np.float64) for v in vectors.values()), atol=1e-4)
+    assert all(share.header.suite is WrapSuite.MLKEM768_X25519 for share in shares)  # type: ignore[attr-defined]
+    run = c.round(vectors, quant, suite=WrapSuite.MLKEM768_X25519)
+    assert all(len(parse_envelope(s.blob).wrapped_key) == 1168 for s in run.sealed.values())
+    assert np.allclose(
+        run.aggregate().values(), sum(v.astype(np.float64) for v in vectors.values()), atol=1e-4
+    )
     # Same X25519 key but no ML-KEM key: the hybrid envelope does not open.
     classical_only = PartyKeys(c.receiver_keys.x25519_private)
     with pytest.raises(DecryptionError):
@@ -183,7 +201,15 @@ _addresses = st.binary(min_size=20, max_size=20)
     max_senders=st.integers(1, 1000),
     segments=st.lists(st.tuples(st.integers(1, 40), st.integers(0, 30)), min_size=1, max_size=3),
     key_commit=st.binary(min_size=32, max_size=32),
-    commits=st.lists(st.binary(min_size=32, max_size=32), max_size=5),
+    commits=st.lists(
+        st.tuples(
+            st.binary(min_size=32, max_size=32),
+            st.binary(min_size=32, max_size=32),
+            st.binary(min_size=60, max_size=60),
+        ),
+        max_size=5,
+    ),
+    self_commit=st.binary(min_size=32, max_size=32),
     data=st.data(),
 )
 def test_parse_serialize_round_trip(
@@ -198,12 +224,16 @@ def test_parse_serialize_round_trip(
     max_senders: int,
     segments: list[tuple[int, int]],
     key_commit: bytes,
-    commits: list[bytes],
+    commits: list[tuple[bytes, bytes, bytes]],
+    self_commit: bytes,
     data: st.DataObject,
 ) -> None:
     quant = QuantParams(bits, max_senders, tuple(Segment(n, f) for n, f in segments))
+    threshold = data.draw(st.integers(1, len(commits))) if commits else 0
     header = EnvelopeHeader(
-        suite, chain_id, contract, rnd, sender, receiver, digest, quant, key_commit, tuple(commits)
+        suite, chain_id, contract, rnd, sender, receiver, digest, quant, key_commit,
+        tuple(p for p, _, _ in commits), threshold, self_commit,
+        tuple(s for _, s, _ in commits), tuple(e for _, _, e in commits),
     )
     wrapped = data.draw(st.binary(min_size=WRAPPED_LEN[suite], max_size=WRAPPED_LEN[suite]))
     size = quant.length * quant.element_bytes + 16
@@ -219,7 +249,7 @@ def test_parse_serialize_round_trip(
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=600))
 def test_random_bytes_never_crash_the_parser(blob: bytes) -> None:
-    for candidate in (blob, b"FPDL\x01\x01" + blob):
+    for candidate in (blob, b"FPDL\x02\x01" + blob, b"FPDL\x01\x01" + blob):
         with pytest.raises(DecryptionError):
             parse_envelope(candidate)
 
@@ -246,5 +276,9 @@ def test_each_seal_uses_a_fresh_key_nonce_and_encapsulation(
     for field in ("nonce", "wrapped_key"):
         assert len({bytes(getattr(e, field)) for e in envs}) == len(envs)
     assert len({e.header.key_commit for e in envs}) == len(envs)
+    # A fresh self-mask seed, fresh shares and fresh share nonces every time.
+    assert len({e.header.self_commit for e in envs}) == len(envs)
+    assert len({e.header.sealed_shares for e in envs}) == len(envs)
+    assert len({e.header.sealed_shares[0][:12] for e in envs}) == len(envs)
     # Same plaintext and same masks, yet every layer-2 ciphertext differs.
     assert len({bytes(e.payload) for e in envs}) == len(envs)

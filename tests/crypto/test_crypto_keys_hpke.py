@@ -14,7 +14,14 @@ from client.crypto import (
     WrapSuite,
     seeded_random,
 )
-from client.crypto.hpke_wrap import AEAD_AES_128_GCM, _derandomised_seal, unwrap_key, wrap_key
+from client.crypto.hpke_wrap import (
+    AEAD_AES_128_GCM,
+    _derandomised_seal,
+    check_wrap,
+    unwrap_key,
+    wrap_key,
+    wrap_key_revealable,
+)
 
 # RFC 9180, Appendix A.1.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, seq 0.
 RFC_SK_E = bytes.fromhex("52c4a758a802cd8b936eceea314432798d5baf2d7e9235dc084ab1b9cfa2f736")
@@ -54,6 +61,30 @@ def test_os_random_wrap_is_fresh_each_time() -> None:
     a = wrap_key(b"k" * 32, keys.public(), b"i")
     assert a != wrap_key(b"k" * 32, keys.public(), b"i")
     assert unwrap_key(a, keys, b"i", WrapSuite.X25519) == b"k" * 32
+
+
+def test_revealable_wrap_is_plain_hpke_and_checkable_from_its_ephemeral() -> None:
+    keys = PartyKeys.generate()
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+    seen = set()
+    for _ in range(20):
+        wrapped, ephemeral = wrap_key_revealable(b"k" * 32, keys.public(), b"info")
+        assert ephemeral is not None and wrapped[:32] not in seen
+        seen.add(wrapped[:32])
+        # cryptography opens it; the ephemeral secret proves what it wraps, to whom.
+        assert suite.decrypt(wrapped, keys.x25519_key(), info=b"info") == b"k" * 32
+        assert check_wrap(wrapped, keys.public().x25519, b"info", ephemeral, b"k" * 32)
+        assert not check_wrap(wrapped, keys.public().x25519, b"info", ephemeral, b"j" * 32)
+        assert not check_wrap(wrapped, keys.public().x25519, b"other", ephemeral, b"k" * 32)
+        other = PartyKeys.generate().public().x25519
+        assert not check_wrap(wrapped, other, b"info", ephemeral, b"k" * 32)
+    assert not check_wrap(wrapped, bytes(32), b"info", ephemeral, b"k" * 32)  # low order
+    pq = PartyKeys.generate(post_quantum=True)
+    wrapped, ephemeral = wrap_key_revealable(
+        b"k" * 32, pq.public(), b"i", WrapSuite.MLKEM768_X25519
+    )
+    assert ephemeral is None
+    assert unwrap_key(wrapped, pq, b"i", WrapSuite.MLKEM768_X25519) == b"k" * 32
 
 
 def test_hybrid_suite_needs_a_registered_mlkem_key() -> None:

@@ -118,6 +118,9 @@ def test_missing_neighbour_key_is_a_named_error(make_consortium: ConsortiumFacto
         ("round", -1, "round"),
         ("chain_id", 2**64, "chain_id"),
         ("neighbours", 0, "neighbours"),
+        ("threshold", 0, "threshold"),
+        ("threshold", 2, "threshold"),  # two senders: one neighbour, one share
+        ("threshold", True, "threshold"),
     ],
 )
 def test_invalid_context_fields_are_named(field: str, value: object, message: str) -> None:
@@ -128,10 +131,22 @@ def test_invalid_context_fields_are_named(field: str, value: object, message: st
         "receiver": address("r"),
         "senders": (address("s1"), address("s2")),
         "neighbours": None,
+        "threshold": None,
     }
     fields[field] = value
     with pytest.raises(ContextError, match=message):
         RoundContext(**fields)  # type: ignore[arg-type]
+
+
+def test_threshold_is_bound_into_the_context() -> None:
+    senders = tuple(address(f"t/{i}") for i in range(6))
+    ctx = RoundContext(CHAIN_ID, CONTRACT, 1, address("t/r"), senders)
+    assert ctx.share_threshold == 3  # k = 5 neighbours: ceil(5 / 2)
+    explicit = RoundContext(CHAIN_ID, CONTRACT, 1, address("t/r"), senders, None, 3)
+    assert explicit.digest == ctx.digest
+    stricter = RoundContext(CHAIN_ID, CONTRACT, 1, address("t/r"), senders, None, 5)
+    assert stricter.share_threshold == 5 and stricter.digest != ctx.digest
+    assert RoundContext(CHAIN_ID, CONTRACT, 1, address("t/r"), senders[:1]).share_threshold == 0
 
 
 def test_duplicate_sender_and_receiver_among_senders_are_rejected() -> None:

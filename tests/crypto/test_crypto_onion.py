@@ -1,5 +1,6 @@
-"""End to end: seal -> open -> aggregate is exact; dropouts are recoverable without
-exposing survivors; single layer-1 ciphertexts look uniform to the receiver."""
+"""End to end: seal -> receipt -> reveals -> aggregate gives exactly the sum of the accepted
+envelopes (quantization error only), whoever is excluded, dropped or offline; what the
+receiver holds before the reveals looks uniform."""
 
 from __future__ import annotations
 
@@ -8,20 +9,17 @@ import pytest
 from scipy import stats
 
 from client.crypto import (
+    AggregationError,
     ContextError,
-    DisclosureError,
-    MissingRecoveryError,
+    Exclusion,
     QuantizationError,
     QuantParams,
-    Recovery,
     aggregate,
-    aggregate_ring,
     dequantize,
     quantize,
-    recovery_stream,
     seal,
 )
-from client.crypto.masking import keystream, stream_sign
+from client.crypto.receipt import components
 
 from .conftest import Consortium, ConsortiumFactory, sparse_vectors
 
@@ -34,17 +32,118 @@ def _expected_sum(vectors: dict[bytes, np.ndarray], quant: QuantParams) -> np.nd
 
 
 @pytest.mark.parametrize("bits", [32, 64])
-@pytest.mark.parametrize(("n", "k_n"), [(2, None), (4, None), (9, None), (16, None), (16, 4)])
+@pytest.mark.parametrize(
+    ("n", "k_n"), [(2, None), (3, None), (4, None), (9, None), (16, None), (16, 4), (5, 2)]
+)
 def test_receiver_gets_exactly_the_sum(
     make_consortium: ConsortiumFactory, n: int, k_n: int | None, bits: int
 ) -> None:
     c = make_consortium(n, neighbours=k_n, seed=f"sum/{n}/{k_n}")
     quant = QuantParams.for_vector(2_000, bits=bits)
     vectors = sparse_vectors(c.senders, 2_000, seed=n, scale=20.0)
-    total = aggregate(c.open_all(c.seal_all(vectors, quant)), ctx=c.ctx)
+    result = c.round(vectors, quant).aggregate()
+    assert result.senders == c.senders and result.faults == ()
+    total = result.values()
     assert np.array_equal(total, _expected_sum(vectors, quant))
     plain = sum(v.astype(np.float64) for v in vectors.values())
     assert np.max(np.abs(total - plain)) <= n * 2.0 ** -quant.segments[0].frac_bits
+
+
+def _adjacent_pair(c: Consortium) -> list[bytes]:
+    a = c.senders[0]
+    return [a, c.ctx.neighbours_of(a)[0]]
+
+
+@pytest.mark.parametrize(("n", "k_n"), [(5, 2), (8, 4), (5, None)])
+@pytest.mark.parametrize(
+    "case",
+    ["none", "one-excluded", "one-dropped", "one-offline", "two-excluded", "two-dropped",
+     "excluded-and-offline"],
+)
+def test_sum_of_accepted_is_exact_with_zero_one_or_two_lost(
+    make_consortium: ConsortiumFactory, n: int, k_n: int | None, case: str
+) -> None:
+    """With k_n < all, a bad envelope or a failed upload never costs the others' sum.
+
+    "dropped": sealed and stored, the upload transaction failed, the party is still alive;
+    "offline": the party does nothing this round (nor reveals anything); "excluded": the
+    receiver rejects its envelope. Two lost senders are neighbours, so the rest stays
+    connected on the 5-cycle (the disconnected case is the next test).
+    """
+    c = make_consortium(n, neighbours=k_n, seed=f"lost/{n}/{k_n}")
+    quant = QuantParams.for_vector(3_000)
+    vectors = sparse_vectors(c.senders, 3_000, seed=n, density=0.3, scale=5.0)
+    a, b = _adjacent_pair(c)
+    kw: dict[str, object] = {
+        "none": {},
+        "one-excluded": {"rejected": {a: Exclusion.UNDECRYPTABLE}},
+        "one-dropped": {"not_uploaded": {a}},
+        "one-offline": {"offline": {a}},
+        "two-excluded": {"rejected": {a: Exclusion.UNDECRYPTABLE, b: Exclusion.MALFORMED}},
+        "two-dropped": {"not_uploaded": {a, b}},
+        "excluded-and-offline": {"rejected": {a: Exclusion.MISSING}, "offline": {b}},
+    }[case]
+    run = c.round(vectors, quant, **kw)  # type: ignore[arg-type]
+    lost = {a, b} if case.startswith("two") or case == "excluded-and-offline" else (
+        set() if case == "none" else {a}
+    )
+    kept = {s: v for s, v in vectors.items() if s not in lost}
+    assert set(run.receipt.accepted) == set(kept)
+    result = run.aggregate()
+    assert np.array_equal(result.values(), _expected_sum(kept, quant))
+    plain = sum(v.astype(np.float64) for v in kept.values())
+    assert np.max(np.abs(result.values() - plain)) <= len(kept) * 2.0**-16
+
+
+def test_a_split_accepted_set_keeps_only_its_largest_component(
+    make_consortium: ConsortiumFactory,
+) -> None:
+    """On the 5-cycle, excluding two non-adjacent senders leaves a lone sender and a pair:
+    the lone one would be a sum of one, so the receipt demotes it (and reveals nothing of it)."""
+    c = make_consortium(5, neighbours=2, seed="split")
+    quant = QuantParams.for_vector(500)
+    vectors = sparse_vectors(c.senders, 500, seed=2, density=0.5)
+    a = c.senders[0]
+    far = next(s for s in c.senders if s != a and s not in c.ctx.neighbours_of(a))
+    run = c.round(vectors, quant, rejected={a: Exclusion.UNDECRYPTABLE,
+                                            far: Exclusion.UNDECRYPTABLE})
+    rest = [s for s in c.senders if s not in (a, far)]
+    groups = components(c.ctx, rest)
+    assert [len(g) for g in groups] == [2, 1]
+    assert set(run.receipt.accepted) == set(groups[0])
+    (lone,) = groups[1]
+    assert run.receipt.excluded[lone] is Exclusion.DISCONNECTED
+    kept = {s: vectors[s] for s in groups[0]}
+    assert np.array_equal(run.aggregate().values(), _expected_sum(kept, quant))
+
+
+def test_too_few_usable_senders_accept_nobody(make_consortium: ConsortiumFactory) -> None:
+    c = make_consortium(3, seed="few")
+    quant = QuantParams.for_vector(100)
+    vectors = sparse_vectors(c.senders, 100, seed=1)
+    run = c.round(vectors, quant, not_uploaded=set(c.senders[:2]))
+    assert run.receipt.accepted == {}
+    assert run.receipt.excluded[c.senders[2]] is Exclusion.BELOW_MINIMUM
+    assert all(not m.items for m in run.unmasks)
+    with pytest.raises(AggregationError, match="accepts nobody"):
+        aggregate([], ctx=c.ctx, receipt=run.receipt, unmasks=run.unmasks)
+    # A deployment with minUploaders = 1 accepts the lone sender: its sum hides nothing.
+    alone = c.round(vectors, quant, not_uploaded=set(c.senders[:2]), min_accepted=1)
+    assert list(alone.receipt.accepted) == [c.senders[2]]
+    assert np.array_equal(
+        alone.aggregate().values(), _expected_sum({c.senders[2]: vectors[c.senders[2]]}, quant)
+    )
+
+
+def test_one_sender_request_has_no_masks(make_consortium: ConsortiumFactory) -> None:
+    c = make_consortium(1, seed="single")
+    quant = QuantParams.for_vector(50)
+    vectors = sparse_vectors(c.senders, 50, seed=3)
+    run = c.round(vectors, quant, min_accepted=1)
+    (share,) = run.opened()
+    assert not share.header.self_masked and share.header.threshold == 0
+    assert np.array_equal(dequantize(share.ring, quant), _expected_sum(vectors, quant))
+    assert np.array_equal(run.aggregate().values(), _expected_sum(vectors, quant))
 
 
 def test_full_size_mlp_message_with_indicator(make_consortium: ConsortiumFactory) -> None:
@@ -53,10 +152,10 @@ def test_full_size_mlp_message_with_indicator(make_consortium: ConsortiumFactory
     quant = QuantParams.for_values_and_indicator(length)
     values = sparse_vectors(c.senders, length, seed=3, density=0.01)
     vectors = {a: np.concatenate([v, (v != 0).astype(np.float32)]) for a, v in values.items()}
-    total = aggregate(c.open_all(c.seal_all(vectors, quant)), ctx=c.ctx)
-    counts = sum((v != 0).astype(np.int64) for v in values.values())
-    assert np.array_equal(total[length:], counts)
-    assert np.array_equal(total, _expected_sum(vectors, quant))
+    total = c.round(vectors, quant, rejected={c.senders[3]: Exclusion.MALFORMED}).aggregate()
+    kept = {a: v for a, v in values.items() if a != c.senders[3]}
+    counts = sum((v != 0).astype(np.int64) for v in kept.values())
+    assert np.array_equal(total.values()[length:], counts)
 
 
 def _chi_square_p(ring: np.ndarray) -> float:
@@ -64,122 +163,56 @@ def _chi_square_p(ring: np.ndarray) -> float:
     return float(stats.chisquare(counts).pvalue)
 
 
-def test_single_layer1_ciphertexts_are_uniform_even_for_sparse_plaintexts(
+def test_opened_envelopes_are_uniform_even_for_sparse_plaintexts(
     make_consortium: ConsortiumFactory,
 ) -> None:
     c = make_consortium(3, seed="uniform")
     quant = QuantParams.for_vector(20_000)
     vectors = sparse_vectors(c.senders, 20_000, seed=5, density=0.01)
     shares = c.open_all(c.seal_all(vectors, quant))
-    plain_p = _chi_square_p(quantize(vectors[c.senders[0]], quant))
-    assert plain_p < 1e-6  # the plaintext bytes are far from uniform (mostly zeros)
+    assert _chi_square_p(quantize(vectors[c.senders[0]], quant)) < 1e-6
     for share in shares:
-        # Byte-level uniformity of what the receiver holds after peeling layers 3 and 2.
         assert _chi_square_p(share.ring) > 1e-4
         plain = quantize(vectors[share.sender], quant)
-        # The receiver's view carries no linear trace of the plaintext.
         corr = np.corrcoef(share.ring.astype(np.float64), plain.view(np.int32))[0, 1]
         assert abs(corr) < 0.05
         assert np.count_nonzero(share.ring == plain) < 10
 
 
-def _drop(c: Consortium, quant: QuantParams, dropped: set[bytes], seed: int) -> tuple:
-    vectors = sparse_vectors(c.senders, quant.length, seed=seed)
-    present = {a: v for a, v in vectors.items() if a not in dropped}
-    shares = c.open_all(c.seal_all(present, quant))
-    recoveries = [
-        recovery_stream(
-            c.ctx, survivor=x, survivor_keys=c.keys[x], dropped=y, peer_publics=c.x25519
-        )
-        for x in present
-        for y in c.ctx.neighbours_of(x)
-        if y in dropped
-    ]
-    return present, shares, recoveries
-
-
-@pytest.mark.parametrize("bits", [32, 64])
-@pytest.mark.parametrize(("n", "k_n", "n_drop"), [(3, None, 1), (6, None, 2), (10, 4, 3)])
-def test_dropout_recovery_gives_the_sum_of_survivors(
-    make_consortium: ConsortiumFactory, n: int, k_n: int | None, n_drop: int, bits: int
+def test_two_seals_of_one_vector_differ_by_their_self_masks(
+    make_consortium: ConsortiumFactory,
 ) -> None:
-    c = make_consortium(n, neighbours=k_n, seed=f"drop/{n}")
-    quant = QuantParams.for_vector(1_000, bits=bits)
-    dropped = set(c.senders[:n_drop])
-    present, shares, recoveries = _drop(c, quant, dropped, seed=n)
-    with pytest.raises(MissingRecoveryError, match="missing recovery"):
-        aggregate(shares, ctx=c.ctx, recoveries=recoveries[1:])
-    total = aggregate(shares, ctx=c.ctx, recoveries=recoveries)
-    assert np.array_equal(total, _expected_sum(present, quant))
-    wire = [Recovery.from_bytes(r.to_bytes()) for r in recoveries]
-    assert np.array_equal(aggregate(shares, ctx=c.ctx, recoveries=wire), total)
-
-
-def test_recovery_leaves_every_survivor_masked(make_consortium: ConsortiumFactory) -> None:
-    """Everything the receiver knows after recovery still leaves each survivor's layer-1
-    ciphertext masked by a stream it has never seen."""
-    c = make_consortium(4, seed="survivor-privacy")
+    """The pair masks are deterministic; the fresh self-mask makes a re-seal look unrelated."""
+    c = make_consortium(3, seed="reseal")
     quant = QuantParams.for_vector(20_000)
-    dropped = {c.senders[0]}
-    present, shares, recoveries = _drop(c, quant, dropped, seed=11)
-    for share in shares:
-        # Remove every stream the receiver can compute: the recovered ones of this survivor.
-        residual = share.ring - quantize(present[share.sender], quant)
-        for rec in recoveries:
-            if rec.survivor == share.sender:
-                s = keystream(rec.seed, quant)
-                residual -= s if stream_sign(rec.survivor, rec.dropped) > 0 else -s
-        assert _chi_square_p(residual) > 1e-4
-        assert np.count_nonzero(residual) > 19_900
+    a = c.senders[0]
+    vec = sparse_vectors((a,), 20_000, seed=6)[a]
+    one, two = (c.open_one(a, c.seal_one(a, vec, quant).blob) for _ in range(2))
+    diff = one.ring - two.ring
+    assert _chi_square_p(diff) > 1e-4 and np.count_nonzero(diff) > 19_990
+    assert one.header.self_commit != two.header.self_commit
+    assert one.header.pair_commits == two.header.pair_commits
 
 
-def test_recovery_seed_must_match_the_commitment(make_consortium: ConsortiumFactory) -> None:
-    c = make_consortium(3, seed="bad-recovery")
-    quant = QuantParams.for_vector(100)
-    _, shares, recoveries = _drop(c, quant, {c.senders[2]}, seed=1)
-    forged = [
-        Recovery(r.context_digest, r.survivor, r.dropped, bytes(32)) if i == 0 else r
-        for i, r in enumerate(recoveries)
-    ]
-    with pytest.raises(DisclosureError, match="commitment"):
-        aggregate(shares, ctx=c.ctx, recoveries=forged)
-
-
-def test_recovery_for_a_present_sender_or_non_neighbour_is_refused(
-    make_consortium: ConsortiumFactory,
-) -> None:
-    c = make_consortium(8, neighbours=2, seed="non-neighbour")
-    quant = QuantParams.for_vector(50)
-    x = c.senders[0]
-    stranger = next(s for s in c.senders if s != x and s not in c.ctx.neighbours_of(x))
-    with pytest.raises(ContextError, match="not a mask neighbour"):
-        recovery_stream(
-            c.ctx, survivor=x, survivor_keys=c.keys[x], dropped=stranger, peer_publics=c.x25519
-        )
-    shares = c.open_all(c.seal_all(sparse_vectors(c.senders, 50, seed=2), quant))
-    y = c.ctx.neighbours_of(x)[0]
-    rec = recovery_stream(
-        c.ctx, survivor=x, survivor_keys=c.keys[x], dropped=y, peer_publics=c.x25519
-    )
-    with pytest.raises(ContextError, match="unexpected recovery"):
-        aggregate(shares, ctx=c.ctx, recoveries=[rec])
-
-
-def test_aggregate_rejects_duplicates_foreign_and_empty_shares(
-    make_consortium: ConsortiumFactory,
-) -> None:
-    c = make_consortium(3, seed="agg-errors")
-    other = make_consortium(3, seed="agg-errors", round=8)
+def test_aggregate_rejects_wrong_share_sets(make_consortium: ConsortiumFactory) -> None:
+    c = make_consortium(4, seed="agg-errors")
+    other = make_consortium(4, seed="agg-errors", round=8)
     quant = QuantParams.for_vector(10)
     vectors = sparse_vectors(c.senders, 10, seed=0)
-    shares = c.open_all(c.seal_all(vectors, quant))
+    run = c.round(vectors, quant)
+    shares = run.opened()
+    kw = {"ctx": c.ctx, "receipt": run.receipt, "unmasks": run.unmasks}
     with pytest.raises(ContextError, match="no shares"):
-        aggregate_ring([], ctx=c.ctx)
+        aggregate([], **kw)  # type: ignore[arg-type]
     with pytest.raises(ContextError, match="two shares"):
-        aggregate([shares[0], *shares], ctx=c.ctx)
-    foreign = other.open_all(other.seal_all(vectors, quant))
+        aggregate([shares[0], *shares], **kw)  # type: ignore[arg-type]
+    with pytest.raises(ContextError, match="exactly the receipt's accepted"):
+        aggregate(shares[1:], **kw)  # type: ignore[arg-type]
+    foreign = other.round(vectors, quant).opened()
     with pytest.raises(ContextError, match="another request"):
-        aggregate([*shares[1:], foreign[0]], ctx=c.ctx)
+        aggregate([*shares[1:], foreign[0]], **kw)  # type: ignore[arg-type]
+    with pytest.raises(ContextError, match="receipt of another request"):
+        aggregate(shares, ctx=other.ctx, receipt=run.receipt, unmasks=run.unmasks)
 
 
 def test_seal_refuses_senders_beyond_max_and_non_members(

@@ -1,8 +1,8 @@
 """Fixtures of the protocol suite: parties prepared once, a fresh ledger per test.
 
 Preparing a party (standalone training and a DPGAN) is the only expensive step; it does not
-touch the chain, so the session prepares 4 honest parties and 1 free-rider once, and every test
-deploys its own ledger and store for them (learners are reset to their standalone parameters).
+touch the chain, so the session plans 4 honest parties and 1 free-rider once, and every test
+deploys its own ledger and store for them (each composition starts from the standalone model).
 """
 
 from __future__ import annotations
@@ -18,25 +18,26 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from client.chain.anvil import AnvilNode
-from client.protocol.config import ProtocolConfig
+from client.compose import PartySettings
+from client.consortium import Consortium, ConsortiumSpec, PartyPlan, plan_parties
 from client.protocol.learner import Learner
-from client.protocol.runner import Consortium, ConsortiumSpec, PreparedParty, prepare_parties
 from storage import ContentStore, MemoryStore
-from trainer.config import TrainConfig
 from trainer.data import default_pool
-from trainer.dpgan import DPGANConfig, SampleRelease
+from trainer.dpgan import SampleRelease
+
+#: Attackers that are members with data (composed from a prepared honest party).
+PARTY_ATTACKS = ("garbage-upload", "late-upload")
 
 SPEC = ConsortiumSpec(
     parties=4,
     free_riders=1,
     setting="different",
-    per_party=200,
+    # 600 examples and the full DPGAN: smaller ones release samples no better than noise, and
+    # then nobody has evidence to report a free-rider (its test would test nothing).
+    per_party=600,
     test_size=500,
     seed=7,
-    dpgan=DPGANConfig(epochs=1, width=8),
-    protocol=ProtocolConfig(
-        rounds=2, eval_samples=40, train=TrainConfig(local_epochs=1, pretrain_epochs=3, threads=1)
-    ),
+    settings=PartySettings(rounds=2, eval_samples=40, local_epochs=1, pretrain_epochs=3),
     blocks=(60, 40, 40, 60),
 )
 
@@ -76,10 +77,10 @@ class RecordingLearner:
 
 
 @pytest.fixture(scope="session")
-def prepared() -> list[PreparedParty]:
+def prepared() -> list[PartyPlan]:
     """4 honest parties (different sharing levels) and 1 free-rider, prepared once."""
     pool = default_pool(test_size=SPEC.test_size, seed=SPEC.seed)
-    return prepare_parties(SPEC, pool=pool)
+    return plan_parties(SPEC, pool=pool)
 
 
 Deployer = Callable[..., Consortium]
@@ -87,7 +88,7 @@ Deployer = Callable[..., Consortium]
 
 @pytest.fixture
 def deploy_consortium(
-    anvil: AnvilNode, dev_accounts: list[LocalAccount], prepared: list[PreparedParty],
+    anvil: AnvilNode, dev_accounts: list[LocalAccount], prepared: list[PartyPlan],
     tmp_path: Path,
 ) -> Iterator[Deployer]:
     """Factory: a fresh ledger for some prepared parties, each learner wrapped for recording."""
@@ -97,15 +98,22 @@ def deploy_consortium(
         free_rider: bool = False,
         store: ContentStore | None = None,
         rounds: int = 2,
+        honest: int = 4,
+        extra_parties: int = 0,
+        adversary: str | None = None,
         **protocol: Any,
     ) -> Consortium:
-        chosen: Sequence[PreparedParty] = prepared if free_rider else prepared[:4]
-        wrapped = [replace(p, learner=RecordingLearner(p.learner)) for p in chosen]
+        # A party-kind attacker with data (garbage or late uploader) is the next prepared party.
+        attacker = prepared[honest:honest + 1] if adversary in PARTY_ATTACKS else []
+        chosen: Sequence[PartyPlan] = [*prepared[:honest], *attacker,
+                                       *(prepared[4:] if free_rider else [])]
+        plans = [replace(p, settings=replace(p.settings, rounds=rounds, **protocol))
+                 for p in chosen]
         shared = store or MemoryStore()
-        spec = replace(SPEC, protocol=replace(SPEC.protocol, rounds=rounds, **protocol))
         return Consortium.deploy(
-            spec, wrapped, rpc_url=anvil.rpc_url, funder=dev_accounts[0],
+            SPEC, plans, rpc_url=anvil.rpc_url, funder=dev_accounts[0],
             store_for=lambda _i: shared, workdir=tmp_path / "parties",
+            wrap_learner=RecordingLearner, extra_parties=extra_parties, adversary=adversary,
         )
 
     yield factory

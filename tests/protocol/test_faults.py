@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from client.chain.records import PartyStatus, Phase, RequestStatus
+from client.consortium import Member
 from client.protocol.party import Party
-from client.protocol.runner import Member
 from storage import ContentId, EmbeddedStore
 from tests.protocol.conftest import Deployer
 
@@ -18,7 +18,7 @@ def _events(member: Member, kind: str) -> list[dict[str, object]]:
 def test_a_free_rider_is_removed_at_benchmarking_and_the_others_go_on(
     deploy_consortium: Deployer,
 ) -> None:
-    consortium = deploy_consortium(free_rider=True, rounds=1)
+    consortium = deploy_consortium(free_rider=True, rounds=2)
     consortium.run()
     ledger = consortium.ledger
     rider = next(m for m in consortium.members if m.free_rider)
@@ -26,12 +26,13 @@ def test_a_free_rider_is_removed_at_benchmarking_and_the_others_go_on(
 
     removals = ledger.removals(consortium.deploy_block)
     assert [r.party for r in removals] == [rider.party.address]
-    assert removals[0].epoch == 0
+    # At benchmarking, or a round later if an owner's samples were too weak to be sure.
+    assert removals[0].epoch in (0, 1)
     # Reported by every honest party, and removed by the 2/3 quorum of the 5 (4 reports).
     assert set(removals[0].reporters) == {m.party.address for m in honest}
     assert ledger.party_info(rider.party.address).status is PartyStatus.REMOVED
     # The remaining parties collaborate without it: nobody requests from or uploads to it.
-    requests = ledger.download_requests(1)
+    requests = ledger.download_requests(removals[0].epoch + 1)
     assert sorted(r.requester for r in requests) == sorted(m.party.address for m in honest)
     assert all(rider.party.address not in r.uploaders for r in requests)
     assert all(m.party.state.records and not m.party.state.records[-1].get("skipped")
@@ -49,7 +50,8 @@ def test_a_silent_party_does_not_stall_the_others_and_rejoins(
     others = consortium.members[:3]
 
     # Round 2: the others requested from it, it never uploaded, their requests stayed open
-    # (refundable) and its neighbours disclosed recovery seeds so the receivers could decrypt.
+    # (refundable), each receiver's receipt excluded it and its neighbours revealed their
+    # pair seeds with it (never its self-mask) so the receivers summed the other two.
     for member in others:
         request = ledger.download_requests(2, member.party.address)[0]
         assert silent.party.address in request.uploaders
@@ -58,7 +60,11 @@ def test_a_silent_party_does_not_stall_the_others_and_rejoins(
         record = next(r for r in member.party.state.records if r["round"] == 2)
         assert record["dropped"] == [silent.party.address]
         assert record["senders"] == 2 and "skipped" not in record
-    assert ledger.message_commitments(2, ledger.message_kind("recovery"))
+    for member in others:
+        excluded = [e for e in member.party.state.events
+                    if e["kind"] == "excluded_envelope" and e["round"] == 2]
+        assert [(e["sender"], e["error"]) for e in excluded] == [
+            (silent.party.address, "NOT_UPLOADED")]
     # It is still credible and took part again in round 3.
     assert ledger.party_info(silent.party.address).status is PartyStatus.CREDIBLE
     assert [r["round"] for r in silent.party.state.records] == [1, 3]
@@ -92,8 +98,13 @@ def test_a_tampered_envelope_is_detected_and_excluded(
     consortium.run(skip=tamper_once)
     assert tampered
     excluded = _events(victim, "excluded_envelope")
-    assert len(excluded) == 1 and excluded[0]["error"] == "IntegrityError"
-    assert victim.party.state.records[-1]["skipped"] == "envelope excluded"
+    # The store refuses bytes that do not match their digest: the envelope is "missing".
+    assert len(excluded) == 1 and excluded[0]["error"] == "MISSING"
+    assert excluded[0]["digest"] == tampered[0].commitment.hex()
+    # The bad envelope no longer costs the victim the others: it sums the two good ones.
+    record = victim.party.state.records[-1]
+    assert "skipped" not in record and record["senders"] == 2
+    assert record["dropped"] == [excluded[0]["sender"]]
     for member in consortium.members[1:]:
         assert not _events(member, "excluded_envelope")
         assert "skipped" not in member.party.state.records[-1]

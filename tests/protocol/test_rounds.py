@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from client.chain.records import PartyStatus, RequestStatus
+from client.consortium import Consortium
 from client.crypto import DecryptionError, RoundContext, dequantize, open_envelope
 from client.protocol.aggregation import PaperRule, make_rule
-from client.protocol.party import address_bytes
-from client.protocol.runner import Consortium
+from client.protocol.peers import address_bytes
 from storage import ContentId
 from tests.protocol.conftest import Deployer, RecordingLearner
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from storage import ContentId, ContentStore, NotFound, compute_cid
+from storage import ContentId, ContentStore, NotFound, TooLarge, compute_cid
 from storage.unixfs import CHUNK_SIZE
 
 SIZES = [0, 1, 1000, CHUNK_SIZE, CHUNK_SIZE + 1, 560_424]
@@ -94,3 +94,11 @@ def test_unpin_twice_is_harmless_and_pin_again_protects(store: ContentStore) -> 
 def test_non_bytes_content_is_a_type_error(store: ContentStore) -> None:
     with pytest.raises(TypeError, match="must be bytes"):
         store.put("text is not bytes")  # type: ignore[arg-type]
+
+
+def test_get_refuses_an_object_over_the_callers_bound(store: ContentStore) -> None:
+    data = os.urandom(3 * CHUNK_SIZE + 5)
+    cid = store.put(data)
+    assert store.get(cid, max_size=len(data)) == data
+    with pytest.raises(TooLarge):
+        store.get(cid, max_size=len(data) - 1)

@@ -163,3 +163,16 @@ def test_killed_writer_leaves_only_complete_objects(tmp_path: Path) -> None:
     assert len(visible) >= 3
     for path in visible:
         store.get(ContentId(bytes.fromhex(path.name)))  # complete and verified, or it raises
+
+
+def test_put_repairs_an_altered_copy_of_the_same_size(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "s")
+    data = os.urandom(5000)
+    cid = store.put(data)
+    path = next(p for p in (tmp_path / "s" / "objects").rglob("*") if p.is_file())
+    flipped = bytearray(data)
+    flipped[100] ^= 1
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(IntegrityError):
+        store.get(cid)
+    assert store.put(data) == cid and store.get(cid) == data

@@ -20,11 +20,11 @@ from trainer.baselines.cgsv import DEFAULT_BETA, DEFAULT_GAMMA, run_cgsv
 from trainer.baselines.common import pretrain_parties, w0_of
 from trainer.baselines.dssgd import DEFAULT_THETA_D, DEFAULT_THETA_U, run_dssgd
 from trainer.config import TrainConfig
+from trainer.constants import MODEL_NAMES, PARTITION_KINDS
 from trainer.data import default_pool
 from trainer.errors import TrainerError
 from trainer.fairness import ContributionMeasure, FairnessReport, fairness_report
-from trainer.models import MODEL_NAMES
-from trainer.partitions import PARTITION_KINDS, make_partition
+from trainer.partitions import make_partition
 from trainer.training import set_torch_threads
 
 CONTRIBUTIONS = {

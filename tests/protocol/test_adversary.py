@@ -1,0 +1,39 @@
+"""`fppdl demo --adversary KIND` at the protocol level: 3 honest parties and one attacker.
+
+Each kind is refused by the ledger or removed by the credible set; the honest parties finish
+every round, none of them is removed, and points are conserved (the results' ``adversary``
+block, whose field names other tools read).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from client.adversary import adversary_kinds
+from tests.protocol.conftest import Deployer
+
+FIELDS = {"kind", "outcome", "epoch", "honest_finished", "honest_removed", "points_conserved"}
+
+
+@pytest.mark.parametrize("kind", adversary_kinds())
+def test_the_attacker_is_stopped_and_the_honest_parties_finish(
+    deploy_consortium: Deployer, kind: str
+) -> None:
+    consortium = deploy_consortium(rounds=1, honest=3, free_rider=kind == "free-rider",
+                                   adversary=kind)
+    consortium.run()
+    block = consortium.results()["adversary"]
+    why = {m.name: [(e["kind"], e.get("round"), e.get("suspects"), e.get("own_matches"))
+                    for e in m.party.state.events
+                    if e["kind"] in ("reported", "samples_uninformative", "bad_labels")]
+           for m in consortium.members}
+    assert FIELDS <= set(block)
+    assert block["kind"] == kind
+    assert block["outcome"] in ("refused", "removed"), (block, why)
+    if block["outcome"] == "removed":
+        # Junk is caught at initial benchmarking; a free-rider needs every honest report of a
+        # 4-party quorum, which the owners with the fewest samples may give a round later.
+        assert block["epoch"] == 0 or (kind == "free-rider" and block["epoch"] == 1)
+    assert block["honest_finished"] is True
+    assert block["honest_removed"] == 0
+    assert block["points_conserved"] is True
