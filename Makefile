@@ -6,7 +6,15 @@ STAMPS := .setup-stamps
 
 .PHONY: setup demo test lint typecheck bench clean
 
-setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts $(STAMPS)/links
+setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts $(STAMPS)/links $(STAMPS)/chromium
+
+# The audit report's browser test (tests/audit) needs Debian's chromium; it never skips.
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	@command -v chromium >/dev/null || { SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || { echo "chromium is still missing after apt-get" >&2; exit 1; }
+	@touch $@
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)

@@ -15,7 +15,7 @@ from client.audit.model import (
     Violation,
     ViolationKind,
 )
-from client.audit.run import Auditor, audit
+from client.audit.run import Auditor, audit, audit_block
 
 __all__ = [
     "EXIT_VIOLATIONS",
@@ -26,4 +26,5 @@ __all__ = [
     "Violation",
     "ViolationKind",
     "audit",
+    "audit_block",
 ]

@@ -222,3 +222,64 @@ def _data(
         "series": replay.series, "timeline": replay.timeline, "gas": replay.gas,
         "content": [c.as_json() for c in checks], "deployment": facts,
     }
+
+
+def audit_block(
+    rpc_url: str,
+    ledger_address: str,
+    store: ContentStore | str | None,
+    from_block: int,
+    out_dir: Path | str | None = None,
+) -> dict[str, Any]:
+    """Audit a ledger and return the ``"audit"`` block of a run's ``results.json``.
+
+    Parameters
+    ----------
+    rpc_url
+        The chain's JSON-RPC endpoint (it must still be up).
+    ledger_address
+        The ledger to audit.
+    store
+        The consortium's content store, or its spec (``embedded:<folder>``, an IPFS API);
+        ``None`` leaves stored content unchecked.
+    from_block
+        First block read: at or before the ledger's deployment (the run's deploy block).
+    out_dir
+        Folder for ``audit.html`` and ``audit.json`` (``None``: no report).
+
+    Returns
+    -------
+    dict
+        ``verdict`` (``"clean"``, ``"violations"`` or ``"error"``), ``violations`` (count),
+        ``kinds`` (count per violation kind), ``report`` and ``json`` (paths or ``None``),
+        ``to_block``, ``events``, ``views_compared`` and ``content`` (count per status); on
+        ``"error"`` (the audit could not run), ``error`` holds the one-line reason.
+    """
+    from client.access import open_chain, open_ledger
+    from client.errors import error_roots
+    from storage import open_store
+
+    roots: tuple[type[BaseException], ...] = (*error_roots(), OSError)
+    opened: ContentStore | None = None
+    try:
+        if isinstance(store, str):
+            opened = open_store(store)
+        ledger = open_ledger(open_chain(rpc_url), ledger_address)
+        result = audit(ledger, opened if isinstance(store, str) else store, from_block, out_dir)
+    except roots as exc:
+        text = str(exc).strip()
+        return {"verdict": "error", "violations": None, "kinds": {}, "report": None,
+                "json": None, "error": text.splitlines()[0] if text else type(exc).__name__}
+    finally:
+        if opened is not None:
+            opened.close()
+    s = result.summary
+    return {
+        "verdict": "clean" if result.clean else "violations",
+        "violations": len(result.violations),
+        "kinds": dict(sorted(Counter(v.kind.value for v in result.violations).items())),
+        "report": str(result.report_path) if result.report_path else None,
+        "json": str(result.json_path) if result.json_path else None,
+        "to_block": s["to_block"], "events": s["events"], "views_compared": s["views_compared"],
+        "content": dict(sorted(s["content"]["by_status"].items())),
+    }
