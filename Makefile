@@ -8,12 +8,15 @@ STAMPS := .setup-stamps
 
 setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts $(STAMPS)/links $(STAMPS)/chromium
 
-# The audit report's browser test (tests/audit) needs Debian's chromium; it never skips.
+# tests/audit never skip: the report's browser test needs Debian's chromium, the auditor
+# guide's recipes jq.
 $(STAMPS)/chromium:
 	@mkdir -p $(STAMPS)
-	@command -v chromium >/dev/null || { SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
-	@command -v chromium >/dev/null || { echo "chromium is still missing after apt-get" >&2; exit 1; }
+	@command -v chromium >/dev/null && command -v jq >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium jq; }
+	@command -v chromium >/dev/null && command -v jq >/dev/null || { \
+	  echo "chromium or jq is still missing after apt-get" >&2; exit 1; }
 	@touch $@
 
 $(STAMPS)/venv: pyproject.toml
