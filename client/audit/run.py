@@ -230,6 +230,8 @@ def audit_block(
     store: ContentStore | str | None,
     from_block: int,
     out_dir: Path | str | None = None,
+    *,
+    to_block: int | None = None,
 ) -> dict[str, Any]:
     """Audit a ledger and return the ``"audit"`` block of a run's ``results.json``.
 
@@ -246,6 +248,8 @@ def audit_block(
         First block read: at or before the ledger's deployment (the run's deploy block).
     out_dir
         Folder for ``audit.html`` and ``audit.json`` (``None``: no report).
+    to_block
+        Last block audited (default: the latest).
 
     Returns
     -------
@@ -265,7 +269,8 @@ def audit_block(
         if isinstance(store, str):
             opened = open_store(store)
         ledger = open_ledger(open_chain(rpc_url), ledger_address)
-        result = audit(ledger, opened if isinstance(store, str) else store, from_block, out_dir)
+        result = audit(ledger, opened if isinstance(store, str) else store, from_block, out_dir,
+                       to_block=to_block)
     except roots as exc:
         text = str(exc).strip()
         return {"verdict": "error", "violations": None, "kinds": {}, "report": None,

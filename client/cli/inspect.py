@@ -46,14 +46,15 @@ def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
          "block": r.meta.block_number}
         for r in ledger.rounds_opened(from_block)
     ]
+    downloads = list(ledger.download_requests(from_block=from_block))
     requests = [
         {"round": r.round, "requester": r.requester,
          "amounts": dict(zip(r.uploaders, r.amounts, strict=True)), "tx": r.meta.tx_hash}
-        for r in ledger.download_requests(from_block=from_block)
+        for r in downloads
     ]
     # The points each envelope earned: what its requester offered this uploader that round.
-    paid = {(r["round"], r["requester"], up): amount for r in requests
-            for up, amount in r["amounts"].items()}
+    paid = {(r.round, r.requester, up): amount for r in downloads
+            for up, amount in zip(r.uploaders, r.amounts, strict=True)}
     uploads = [
         {"round": u.round, "uploader": u.uploader,
          "envelopes": [{"requester": q, "digest": "0x" + d.hex(), "cid": _cid(d),

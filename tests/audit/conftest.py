@@ -1,6 +1,6 @@
 """An honest consortium driven directly with Ledger calls, for the audit suite.
 
-``honest_run`` (once per module) deploys a ledger through the migration step (so a
+``honest_run`` (once per session) deploys a ledger through the migration step (so a
 deployments record exists), admits a fourth party by vote, registers four parties with a
 deposit and their released samples in an embedded store, and plays epoch 0 (labels committed)
 and two rounds: requests, uploads of envelope-shaped objects whose public header names the
@@ -169,8 +169,12 @@ def build_run(anvil: AnvilNode, dev_accounts: list[LocalAccount], folder: Path) 
                int(w3.eth.block_number), deployment, deployment_file, anvil, envelopes, samples)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def honest_run(anvil: AnvilNode, dev_accounts: list[LocalAccount],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """The honest consortium of this suite, played once per module."""
+    """The honest consortium of this suite, played once per session.
+
+    Tests never send it a transaction and tamper only with copies of its store; one test
+    mines blocks past its retention window, so the others audit up to ``last_block``.
+    """
     yield build_run(anvil, dev_accounts, tmp_path_factory.mktemp("honest"))

@@ -17,7 +17,7 @@ from .conftest import AMOUNT, Run, object_path
 def test_audit_block_of_an_honest_run(honest_run: Run, tmp_path: Path) -> None:
     block = audit_block(honest_run.node.rpc_url, honest_run.ledger.address,
                         f"embedded:{honest_run.store_dir}", honest_run.from_block,
-                        tmp_path / "audit")
+                        tmp_path / "audit", to_block=honest_run.last_block)
     assert block["verdict"] == "clean" and block["violations"] == 0 and block["kinds"] == {}
     assert block["report"] == str(tmp_path / "audit" / "audit.html")
     assert Path(block["report"]).is_file() and Path(block["json"]).is_file()
@@ -30,7 +30,8 @@ def test_audit_block_names_violations_and_errors(honest_run: Run, tmp_path: Path
     object_path(tmp_path / "store", honest_run.samples[honest_run.addresses[0]]).unlink()
     store.close()
     block = audit_block(honest_run.node.rpc_url, honest_run.ledger.address,
-                        f"embedded:{tmp_path / 'store'}", honest_run.from_block, None)
+                        f"embedded:{tmp_path / 'store'}", honest_run.from_block, None,
+                        to_block=honest_run.last_block)
     assert block["verdict"] == "violations" and block["violations"] == 1
     assert block["kinds"] == {"content_missing": 1} and block["report"] is None
 

@@ -21,7 +21,7 @@ from hypothesis.stateful import initialize, invariant
 from client.audit import Auditor
 from client.chain.ledger import Ledger, connect
 
-EXAMPLES = 4
+EXAMPLES = 3
 STEPS_PER_EXAMPLE = 30
 
 
