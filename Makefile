@@ -6,7 +6,18 @@ STAMPS := .setup-stamps
 
 .PHONY: setup demo test lint typecheck bench clean
 
-setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts $(STAMPS)/links
+setup: $(STAMPS)/venv $(STAMPS)/npm $(STAMPS)/contracts $(STAMPS)/links $(STAMPS)/chromium
+
+# tests/audit never skip: the report's browser test needs Debian's chromium, the auditor
+# guide's recipes jq.
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	@command -v chromium >/dev/null && command -v jq >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium jq; }
+	@command -v chromium >/dev/null && command -v jq >/dev/null || { \
+	  echo "chromium or jq is still missing after apt-get" >&2; exit 1; }
+	@touch $@
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)

@@ -76,6 +76,13 @@ def run_demo(args: argparse.Namespace) -> int:
             from client.cli.demo_run import run_consortium
 
             results = run_consortium(args, shards, folder, rpc_url, node, say, run)
+            # The audit reads the chain, so it runs before this demo's Anvil stops.
+            from client.audit.run import audit_block
+
+            say("audit: replaying the ledger from its events (fppdl audit)")
+            results["audit"] = audit_block(rpc_url, run["ledger"],
+                                           args.ipfs_api or f"embedded:{folder / 'store'}",
+                                           int(run["deploy_block"]), folder / "audit")
         finally:
             if node is not None:
                 node.stop()
@@ -88,6 +95,10 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     plots = write_plots(results, folder)
     print(f"\nwrote {folder / 'results.json'} and {', '.join(str(p) for p in plots)}")
+    audit = results["audit"]
+    print(f"audit: {audit['verdict']}, {audit['violations']} violation(s)"
+          + (f" ({audit['error']})" if audit.get("error") else "")
+          + f"; report: {audit['report']}")
     return 0
 
 

@@ -24,7 +24,7 @@ def _cid(digest: bytes) -> str:
 
 
 def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
-    """Everything an auditor reads, as plain JSON-able values."""
+    """Return everything an auditor reads (all the table shows), as plain JSON-able values."""
     params = ledger.parameters()
     parties = []
     credible = set(ledger.credible_parties())
@@ -46,14 +46,19 @@ def snapshot(ledger: Ledger, from_block: int = 0) -> dict[str, Any]:
          "block": r.meta.block_number}
         for r in ledger.rounds_opened(from_block)
     ]
+    downloads = list(ledger.download_requests(from_block=from_block))
     requests = [
         {"round": r.round, "requester": r.requester,
          "amounts": dict(zip(r.uploaders, r.amounts, strict=True)), "tx": r.meta.tx_hash}
-        for r in ledger.download_requests(from_block=from_block)
+        for r in downloads
     ]
+    # The points each envelope earned: what its requester offered this uploader that round.
+    paid = {(r.round, r.requester, up): amount for r in downloads
+            for up, amount in zip(r.uploaders, r.amounts, strict=True)}
     uploads = [
         {"round": u.round, "uploader": u.uploader,
-         "envelopes": [{"requester": q, "digest": "0x" + d.hex(), "cid": _cid(d)}
+         "envelopes": [{"requester": q, "digest": "0x" + d.hex(), "cid": _cid(d),
+                        "points": paid.get((u.round, q, u.uploader))}
                        for q, d in zip(u.requesters, u.digests, strict=True)],
          "tx": u.meta.tx_hash}
         for u in ledger.uploads(from_block=from_block)
@@ -117,13 +122,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     table = Table(title="uploads (round, uploader -> requester: envelope CID)")
     for col in ("round", "uploader", "requester", "points paid", "cid"):
         table.add_column(col)
-    paid = {(r["round"], r["requester"], up): amt for r in data["requests"]
-            for up, amt in r["amounts"].items()}
     for u in data["uploads"]:
         for e in u["envelopes"]:
-            table.add_row(str(u["round"]), u["uploader"], e["requester"],
-                          str(paid.get((u["round"], e["requester"], u["uploader"]), "-")),
-                          e["cid"])
+            points = "-" if e["points"] is None else str(e["points"])
+            table.add_row(str(u["round"]), u["uploader"], e["requester"], points, e["cid"])
     console.print(table)
     console.print(f"download requests: {len(data['requests'])}, rounds opened: "
                   f"{len(data['rounds'])}, low-quality reports: {len(data['low_quality_reports'])}")

@@ -340,6 +340,35 @@ def add_inspect(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.set_defaults(func="client.cli.inspect:cmd_inspect")
 
 
+def add_audit(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    """Register ``audit`` on the top-level parser (exit codes: see :mod:`client.cli.audit`)."""
+    p = sub.add_parser(
+        "audit", help="replay a ledger from its events, check every rule, write an HTML report",
+        description="Rebuild the consortium from the ledger's events alone, replay its rules, "
+        "compare with the contract's views, fetch every committed digest still retained. "
+        "Read-only. Exit 0: no violation; 3: violations found; 1: error; 2: bad arguments.")
+    _rpc_flag(p)
+    p.add_argument("--ledger", default=_env(ENV_LEDGER),
+                   help=f"ledger address (environment: {ENV_LEDGER}; if unset: the one "
+                        "--deployment records, else deployments/<chainId>.json)")
+    _deployments_flag(p)
+    p.add_argument("--store", default=_env(ENV_STORE),
+                   help="the consortium's content store: embedded:<folder>, an IPFS RPC "
+                        f"multiaddr or http://host:port (environment: {ENV_STORE}; if unset "
+                        "stored content is not checked)")
+    p.add_argument("--from-block", type=int, default=0,
+                   help="first block read; at or before the ledger's deployment")
+    p.add_argument("--to-block", type=int, default=None,
+                   help="last block audited (if unset: the latest)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for audit.html and audit.json (if unset: runs/audit-<UTC time>)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--deployment", type=Path, default=None, metavar="FILE",
+                   help="a deployments/<chainId>.json record to check against the chain "
+                        "(address, code hash, block, parameters)")
+    p.set_defaults(func="client.cli.audit:cmd_audit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``fppdl``."""
     parser: argparse.ArgumentParser = FppdlParser(
@@ -358,5 +387,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_commands(sub)
     add_party_commands(sub)
     add_inspect(sub)
+    add_audit(sub)
     add_experiment_commands(sub)
     return parser
