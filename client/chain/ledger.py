@@ -161,7 +161,7 @@ class TxPolicy:
     max_resends: int = 2
     max_fee_wei: int | None = None
     block_timeout_s: float = 120.0
-    poll_s: float = 0.2
+    poll_s: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 <= self.confirmations <= MAX_CONFIRMATIONS:
@@ -1041,12 +1041,16 @@ def suggest_fees(w3: Web3, policy: TxPolicy = DEFAULT_POLICY) -> dict[str, int]:
     both capped by ``policy.max_fee_wei``. A chain without a base fee gets a legacy
     ``gasPrice``.
     """
-    try:
-        history = w3.eth.fee_history(FEE_HISTORY_BLOCKS, "pending", [FEE_PERCENTILE])
-        base_fees = [int(b) for b in history.get("baseFeePerGas") or []]
-        rewards = sorted(int(r[0]) for r in history.get("reward") or [] if r)
-    except (Web3RPCError, ValueError, TypeError, IndexError):  # no EIP-1559 on this node
-        base_fees, rewards = [], []
+    base_fees: list[int] = []
+    rewards: list[int] = []
+    for newest in ("pending", "latest"):  # some nodes answer fee history only up to latest
+        try:
+            history = w3.eth.fee_history(FEE_HISTORY_BLOCKS, newest, [FEE_PERCENTILE])
+            base_fees = [int(b) for b in history.get("baseFeePerGas") or []]
+            rewards = sorted(int(r[0]) for r in history.get("reward") or [] if r)
+            break
+        except (Web3RPCError, ValueError, TypeError, IndexError):  # no EIP-1559 here
+            base_fees, rewards = [], []
     cap = policy.max_fee_wei
     if not base_fees:
         price = int(w3.eth.gas_price)

@@ -152,7 +152,7 @@ def test_deploy_with_other_settings_names_them_and_fails_unless_forced(
     first = fppdl(*base)
     assert first.returncode == 0, first.stderr
     ledger = ADDRESS.findall(first.stdout)[0]
-    assert re.search(r"registration: 2 to 3 parties; closes at block \d+, in \d+ blocks",
+    assert re.search(r"registration: 3 to 3 parties; closes at block \d+, in \d+ blocks",
                      first.stdout), first.stdout
     assert "each round at most 1200 blocks" in first.stdout
     # the same settings blocks later: the recorded ledger, exit 0
