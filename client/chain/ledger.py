@@ -84,7 +84,8 @@ from client.chain.records import (
 GAS_HEADROOM_NUM = 5
 GAS_HEADROOM_DEN = 4
 GAS_HEADROOM_FIXED = 60_000
-RECEIPT_TIMEOUT_S = 120.0
+#: Seconds a transaction may take to be included, fee bumps and re-sends included.
+RECEIPT_TIMEOUT_S = 300.0
 #: Blocks per ``eth_getLogs`` query of :meth:`Ledger.events` (public nodes cap the range).
 LOG_CHUNK_BLOCKS = 10_000
 
