@@ -162,9 +162,9 @@ def settings_from_ledger(
 
     ``given`` names the :data:`SHARED_FLAGS` fields the operator set explicitly: each must
     equal the ledger's value, or :class:`SettingsConflict` names the flag, its value and
-    the consortium's. A ledger deployed without settings only bounds the rounds
-    (``rounds`` of its parameters) and fixes the model's parameter count; a model not given
-    is then the one of that size.
+    the consortium's. A ledger deployed without settings still fixes the rounds (``rounds``
+    of its parameters) and the model's parameter count; a model not given is then the one
+    of that size.
     """
     stored = ledger.settings()
     if stored:
@@ -200,8 +200,11 @@ def settings_from_ledger(
             f"--model {party.model} has {model_size(party.model)} parameters; ledger "
             f"{ledger.address} is deployed for models of {params.model_size}"
         )
-    if party.rounds > params.rounds:
-        raise SettingsConflict(f"--rounds {party.rounds}: ledger {ledger.address} runs at most "
+    # The protocol runs the ledger's rounds whatever a party.json says: they are adopted.
+    if "rounds" not in given:
+        party = party.with_(rounds=params.rounds)
+    elif party.rounds != params.rounds:
+        raise SettingsConflict(f"--rounds {party.rounds}: ledger {ledger.address} runs "
                                f"{params.rounds} rounds")
     return party
 
@@ -341,9 +344,10 @@ class PartyNode:
         last: tuple[Phase, int] | None = None
         reported = len(party.state.records)
         idle_since = time.monotonic()
-        waits = WaitReporter(self.say, ledger, rounds=party.config.rounds, me=party.address)
-        self.say(f"taking part in {party.config.rounds} rounds (--rounds: every party of the "
-                 "consortium must be given the same number)")
+        # The protocol runs the ledger's rounds (a party.json may predate that rule).
+        rounds = ledger.parameters().rounds
+        waits = WaitReporter(self.say, ledger, rounds=rounds, me=party.address)
+        self.say(f"taking part in {rounds} rounds (the ledger's)")
         while not party.finished():
             now = (ledger.phase(), ledger.current_round())
             if target is not None and ledger.registration_closed() and now[1] > target:

@@ -90,6 +90,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
         dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.init_seed,
     )
+    from_ledger = False
     if args.ledger:
         # The consortium's settings come from its ledger: an operator repeats none of them,
         # and a flag that contradicts them is refused before any key is made.
@@ -98,6 +99,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                             "consortium's settings from the ledger")
         ledger = open_ledger(open_chain(args.rpc_url), args.ledger)
         party = settings_from_ledger(party, ledger, getattr(args, GIVEN, set()))
+        from_ledger = bool(ledger.settings())
     party.protocol()  # validates the ranges before anything is written
     settings = NodeSettings(
         name=args.name or folder.name, data=str(args.data.resolve()),
@@ -110,9 +112,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"party {settings.name}: address {identity.address}")
     if args.ledger:
         shared = party.consortium()
-        print(f"consortium settings from ledger {args.ledger}: {shared.rounds} rounds, model "
-              f"{shared.model}, rule {shared.aggregation}, {shared.eval_samples} evaluation "
-              f"samples, initial-model seed {shared.init_seed}")
+        source = ("consortium settings from ledger" if from_ledger else
+                  "settings checked against ledger (it stores no consortium settings)")
+        print(f"{source} {args.ledger}: {shared.rounds} rounds, model {shared.model}, rule "
+              f"{shared.aggregation}, {shared.eval_samples} evaluation samples, initial-model "
+              f"seed {shared.init_seed}")
     print(f"keystore written to {folder} (signing-key.json, encryption-key.bin; mode 0600)")
     return 0
 

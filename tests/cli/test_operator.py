@@ -285,14 +285,15 @@ def test_init_flags_against_the_ledger(
     assert not (tmp_path / "d").exists()
 
 
-def test_ledger_without_settings_bounds_rounds_and_fixes_the_model(chain: AnvilNode) -> None:
+def test_ledger_without_settings_fixes_rounds_and_model(chain: AnvilNode) -> None:
     w3 = connect(chain.rpc_url)
     params = LedgerParams(model_size=model_size("cnn"), min_parties=2, max_parties=2,
                           min_uploaders=1, rounds=5)
     handle, _ = Ledger.deploy(w3, Account.from_key(chain.dev_private_keys[0]), params)
-    assert settings_from_ledger(PartySettings(rounds=5), handle).model == "cnn"
-    with pytest.raises(SettingsConflict, match="--rounds 6: .* at most 5 rounds"):
-        settings_from_ledger(PartySettings(rounds=6), handle)
+    adopted = settings_from_ledger(PartySettings(rounds=3), handle)
+    assert (adopted.model, adopted.rounds) == ("cnn", 5)  # neither flag given: the ledger's
+    with pytest.raises(SettingsConflict, match="--rounds 6: .* runs 5 rounds"):
+        settings_from_ledger(PartySettings(rounds=6), handle, {"rounds"})
     with pytest.raises(SettingsConflict, match=f"--model mlp has .*models of {params.model_size}"):
         settings_from_ledger(PartySettings(model="mlp"), handle, {"model"})
 
