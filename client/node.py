@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +34,12 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
 
 from client.access import ChainUnavailable, NodeError, open_chain, open_ledger
-from client.chain.ledger import Ledger
+from client.chain.ledger import MAX_CONFIRMATIONS, Ledger, TxPolicy
 from client.chain.records import PartyStatus, Phase
 from client.compose import PartySettings
 from client.identity import PartyIdentity
 from client.progress import ConsortiumView, blocks_text, describe, phase_name, read_view
+from client.protocol.settings import ConsortiumSettings
 from client.protocol.state import STATE_FILE, PartyState
 from client.shards import read_shard
 from storage import ContentStore, open_store
@@ -80,6 +81,9 @@ class NodeSettings:
         JSON-RPC endpoint, ledger contract address, content store spec (:func:`storage.open_store`).
     poll_seconds : float
         Pause between chain polls while waiting for a deadline.
+    confirmations : int
+        Blocks on top of a transaction's block before the node treats it as final (0 on a
+        devnet; a few on a public network, where the last blocks may be reorganised).
     party : PartySettings
         How the party prepares and takes part (:class:`client.compose.PartySettings`).
     """
@@ -90,7 +94,19 @@ class NodeSettings:
     ledger: str = ""
     store: str = ""
     poll_seconds: float = 0.5
+    confirmations: int = 0
     party: PartySettings = field(default_factory=PartySettings)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.confirmations, bool) or not isinstance(self.confirmations, int):
+            raise NodeError(f"confirmations must be an integer, got {self.confirmations!r}")
+        if not 0 <= self.confirmations <= MAX_CONFIRMATIONS:
+            raise NodeError(f"confirmations must be between 0 and {MAX_CONFIRMATIONS}, got "
+                            f"{self.confirmations}")
+
+    def tx_policy(self) -> TxPolicy:
+        """Return how this node sends transactions (:class:`client.chain.ledger.TxPolicy`)."""
+        return TxPolicy(confirmations=self.confirmations)
 
     def with_(self, **changes: Any) -> NodeSettings:
         """Return a copy with the non-None ``changes`` applied."""
@@ -126,6 +142,71 @@ def load_settings(directory: Path) -> NodeSettings:
         return NodeSettings(**{k: v for k, v in data.items() if k in known}, party=party)
     except (ValueError, TypeError) as exc:
         raise NodeError(f"{path} is malformed: {exc}") from None
+
+
+#: ``party init`` flags that set a consortium-wide setting, by PartySettings field.
+SHARED_FLAGS: dict[str, str] = {
+    "rounds": "--rounds", "model": "--model", "aggregation": "--aggregation",
+    "eval_samples": "--eval-samples", "init_seed": "--init-seed",
+}
+
+
+class SettingsConflict(NodeError, ValueError):
+    """A ``party init`` flag contradicts the consortium's settings on the ledger."""
+
+
+def settings_from_ledger(
+    party: PartySettings, ledger: Ledger, given: Collection[str] = ()
+) -> PartySettings:
+    """Return ``party`` with the consortium's shared settings read from ``ledger``.
+
+    ``given`` names the :data:`SHARED_FLAGS` fields the operator set explicitly: each must
+    equal the ledger's value, or :class:`SettingsConflict` names the flag, its value and
+    the consortium's. A ledger deployed without settings still fixes the rounds (``rounds``
+    of its parameters) and the model's parameter count; a model not given is then the one
+    of that size.
+    """
+    stored = ledger.settings()
+    if stored:
+        shared = ConsortiumSettings.from_bytes(stored)
+        adopted = party.adopt(shared)
+        conflicts = [
+            f"{SHARED_FLAGS[f]} {getattr(party, f)} (the consortium's {f} is "
+            f"{getattr(adopted, f)})"
+            for f in SHARED_FLAGS if f in given and getattr(party, f) != getattr(adopted, f)
+        ]
+        if conflicts:
+            raise SettingsConflict(
+                f"ledger {ledger.address} fixes the consortium's settings; drop or change "
+                + "; ".join(conflicts)
+            )
+        left = adopted.consortium().differences(shared)
+        if left:
+            raise SettingsConflict(
+                "this client cannot take the consortium's settings (ours != ledger's): "
+                + "; ".join(left)
+            )
+        return adopted
+    from client.compose import model_size
+    from trainer.constants import MODEL_NAMES
+
+    params = ledger.parameters()
+    if "model" not in given:
+        sized = [m for m in MODEL_NAMES if model_size(m) == params.model_size]
+        if len(sized) == 1:
+            party = party.with_(model=sized[0])
+    if model_size(party.model) != params.model_size:
+        raise SettingsConflict(
+            f"--model {party.model} has {model_size(party.model)} parameters; ledger "
+            f"{ledger.address} is deployed for models of {params.model_size}"
+        )
+    # The protocol runs the ledger's rounds whatever a party.json says: they are adopted.
+    if "rounds" not in given:
+        party = party.with_(rounds=params.rounds)
+    elif party.rounds != params.rounds:
+        raise SettingsConflict(f"--rounds {party.rounds}: ledger {ledger.address} runs "
+                               f"{params.rounds} rounds")
+    return party
 
 
 def chain_key(w3: Web3, ledger_address: str) -> str:
@@ -186,8 +267,9 @@ class PartyNode:
 
     def ledger(self) -> Ledger:
         """Return the ledger handle signing with this party's key (checks node and contract)."""
-        return open_ledger(open_chain(self.settings.rpc_url), self.settings.ledger,
-                           self.identity.account)
+        ledger = open_ledger(open_chain(self.settings.rpc_url), self.settings.ledger,
+                             self.identity.account)
+        return ledger.with_policy(self.settings.tx_policy())
 
     def check_can_join(self, ledger: Ledger) -> None:
         """Fail early (before any training) if this party can never take part."""
@@ -262,9 +344,10 @@ class PartyNode:
         last: tuple[Phase, int] | None = None
         reported = len(party.state.records)
         idle_since = time.monotonic()
-        waits = WaitReporter(self.say, ledger, rounds=party.config.rounds, me=party.address)
-        self.say(f"taking part in {party.config.rounds} rounds (--rounds: every party of the "
-                 "consortium must be given the same number)")
+        # The protocol runs the ledger's rounds (a party.json may predate that rule).
+        rounds = ledger.parameters().rounds
+        waits = WaitReporter(self.say, ledger, rounds=rounds, me=party.address)
+        self.say(f"taking part in {rounds} rounds (the ledger's)")
         while not party.finished():
             now = (ledger.phase(), ledger.current_round())
             if target is not None and ledger.registration_closed() and now[1] > target:

@@ -79,9 +79,51 @@ def mine(w3: Web3, blocks: int) -> None:
         w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
+def node_kind(w3: Web3) -> str:
+    """Return ``"hardhat"``, ``"anvil"`` or ``"other"`` from the node's ``web3_clientVersion``."""
+    response = w3.provider.make_request(RPCEndpoint("web3_clientVersion"), [])
+    version = str(response.get("result", "")).lower()
+    if version.startswith("hardhatnetwork"):
+        return "hardhat"
+    if version.startswith("anvil"):
+        return "anvil"
+    return "other"
+
+
+def _request(w3: Web3, method: str, params: list[Any], what: str) -> Any:
+    response = w3.provider.make_request(RPCEndpoint(method), params)
+    if "error" in response:
+        raise DevnetError(f"the node refused {what} ({method}): {response['error']}")
+    return response.get("result")
+
+
 def set_interval_mining(w3: Web3, seconds: int) -> None:
-    """Mine a block every ``seconds`` (deadlines pass even when nobody transacts)."""
-    if seconds > 0:
-        response = w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [seconds])
-        if "error" in response:
-            raise DevnetError(f"the node refused interval mining: {response['error']}")
+    """Mine a block every ``seconds`` and no longer on each transaction (``seconds`` > 0).
+
+    ``evm_setIntervalMining`` takes milliseconds on Hardhat and seconds on Anvil (as viem's
+    ``setIntervalMining`` converts it); both stop automining only when told to.
+    """
+    if seconds <= 0:
+        raise DevnetError(f"interval mining needs a positive interval, got {seconds}")
+    kind = node_kind(w3)
+    interval = seconds * 1000 if kind == "hardhat" else seconds
+    _request(w3, "evm_setAutomine", [False], "switching off automining")
+    _request(w3, "evm_setIntervalMining", [interval], "interval mining")
+
+
+def set_next_base_fee(w3: Web3, wei: int) -> None:
+    """Set the base fee of the next block (``hardhat_`` / ``anvil_setNextBlockBaseFeePerGas``)."""
+    for method in ("hardhat_setNextBlockBaseFeePerGas", "anvil_setNextBlockBaseFeePerGas"):
+        response = w3.provider.make_request(RPCEndpoint(method), [hex(wei)])
+        if "error" not in response:
+            return
+    raise DevnetError("the node is not an Anvil or Hardhat devnet (setNextBlockBaseFee refused)")
+
+
+def drop_transaction(w3: Web3, tx_hash: str) -> bool:
+    """Remove a pending transaction from the node's pool; return whether it was there."""
+    for method in ("hardhat_dropTransaction", "anvil_dropTransaction"):
+        response = w3.provider.make_request(RPCEndpoint(method), [tx_hash])
+        if "error" not in response:
+            return bool(response.get("result"))
+    raise DevnetError("the node is not an Anvil or Hardhat devnet (dropTransaction refused)")

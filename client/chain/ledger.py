@@ -2,9 +2,12 @@
 
 Transactions are signed locally by the ``LocalAccount`` handed in (keys never leave the
 process; node accounts are never unlocked), with per-account nonce tracking that is safe for
-several ``Ledger`` objects (of the same or different accounts) in one process, gas estimation
-and awaited receipts. Custom-error reverts become the named exceptions of
-:mod:`client.chain.errors`. Reads return frozen records of :mod:`client.chain.records`.
+several ``Ledger`` objects (of the same or different accounts) in one process, gas estimation,
+EIP-1559 fees read from the node, and awaited receipts: a transaction stuck in the pool is
+replaced with higher fees, a dropped one is sent again, and a receipt counts once
+:attr:`TxPolicy.confirmations` blocks are on top of it (see :class:`TxPolicy`). Custom-error
+reverts become the named exceptions of :mod:`client.chain.errors`. Reads return frozen
+records of :mod:`client.chain.records`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -26,7 +30,7 @@ from web3.exceptions import (
     BadFunctionCallOutput,
     ContractLogicError,
     ProviderConnectionError,
-    TimeExhausted,
+    TransactionNotFound,
     Web3RPCError,
 )
 
@@ -80,7 +84,8 @@ from client.chain.records import (
 GAS_HEADROOM_NUM = 5
 GAS_HEADROOM_DEN = 4
 GAS_HEADROOM_FIXED = 60_000
-RECEIPT_TIMEOUT_S = 120.0
+#: Seconds a transaction may take to be included, fee bumps and re-sends included.
+RECEIPT_TIMEOUT_S = 300.0
 #: Blocks per ``eth_getLogs`` query of :meth:`Ledger.events` (public nodes cap the range).
 LOG_CHUNK_BLOCKS = 10_000
 
@@ -100,22 +105,118 @@ class PhaseTimeout(LedgerError):
     """The ledger did not reach the awaited phase in time."""
 
 
+class TxPolicyError(LedgerError, ValueError):
+    """A transaction policy setting is out of range."""
+
+
+#: Most confirmations a party may ask for (deeper finality is the network's, not ours).
+MAX_CONFIRMATIONS = 64
+#: Blocks of ``eth_feeHistory`` the priority fee is the median of.
+FEE_HISTORY_BLOCKS = 10
+#: Percentile of the included transactions' tips read from each of those blocks.
+FEE_PERCENTILE = 50
+#: A replacement offers at least old * 9/8 + 1 in both fee fields (geth, Anvil and Hardhat
+#: accept a replacement from +10%).
+FEE_BUMP_NUM = 9
+FEE_BUMP_DEN = 8
+# Fragments of the send errors of geth, Besu, Anvil and Hardhat that are not failures of the
+# transaction itself, lower-cased.
+_ALREADY_KNOWN = ("already known", "known transaction", "already imported", "already in")
+_NONCE_USED = ("nonce too low", "nonce has already been used", "nonce is too low",
+               "old nonce")
+_UNDERPRICED = ("underpriced", "fee too low", "max fee per gas less than block base fee",
+                "gas price too low")
+
+
+@dataclass(frozen=True)
+class TxPolicy:
+    """How a ledger handle sends transactions: confirmations, fee bumps, timeouts.
+
+    Attributes
+    ----------
+    confirmations : int
+        Blocks that must be on top of a transaction's block before it counts as final
+        (0: final once included; devnets).
+    inclusion_timeout_s : float
+        Seconds a transaction may take to be included, bumps and re-sends included.
+    replace_after_s : float
+        Seconds a transaction may stay pending before it is replaced by the same one with
+        higher fees (fees read from the node again, and at least 9/8 of the last ones).
+    max_replacements : int
+        Most fee bumps of one transaction.
+    max_resends : int
+        Most times a call is built again on a fresh nonce when its nonce was taken by a
+        transaction that is not one of its versions.
+    max_fee_wei : int or None
+        Cap on ``maxFeePerGas`` (None: no cap).
+    block_timeout_s : float
+        While waiting for confirmations: most seconds without a new block.
+    poll_s : float
+        Pause between receipt polls.
+    """
+
+    confirmations: int = 0
+    inclusion_timeout_s: float = RECEIPT_TIMEOUT_S
+    replace_after_s: float = 30.0
+    max_replacements: int = 5
+    max_resends: int = 2
+    max_fee_wei: int | None = None
+    block_timeout_s: float = 120.0
+    poll_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.confirmations <= MAX_CONFIRMATIONS:
+            raise TxPolicyError(
+                f"confirmations must be between 0 and {MAX_CONFIRMATIONS}, got "
+                f"{self.confirmations}"
+            )
+        for name in ("inclusion_timeout_s", "replace_after_s", "block_timeout_s", "poll_s"):
+            if not getattr(self, name) > 0:
+                raise TxPolicyError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_replacements < 0 or self.max_resends < 0:
+            raise TxPolicyError("max_replacements and max_resends must be >= 0")
+        if self.max_fee_wei is not None and self.max_fee_wei <= 0:
+            raise TxPolicyError(f"max_fee_wei must be positive, got {self.max_fee_wei}")
+
+
+DEFAULT_POLICY = TxPolicy()
+
+
 class _NonceBook:
     """One lock per (chain id, address), shared by every Ledger of the process.
 
-    The nonce is the node's pending transaction count read under the lock: the node counts
-    a transaction as pending as soon as ``eth_sendRawTransaction`` returns, so two Ledger
-    objects of one account never pick the same nonce, and a devnet reverted to a snapshot
-    never leaves a stale local counter that would park transactions behind a nonce gap.
+    The next nonce is the larger of the node's pending transaction count and one past the
+    nonces this process has in flight: the node counts a transaction as pending as soon as
+    ``eth_sendRawTransaction`` returns, except one it cannot include yet (Hardhat leaves a
+    transaction whose fee cap is under the base fee out of the count), and a devnet reverted
+    to a snapshot never leaves a stale local counter that would park transactions behind a
+    nonce gap. A nonce is in flight from its choice until its transaction is final or given up.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._locks: dict[tuple[int, str], threading.Lock] = {}
+        self._flying: dict[tuple[int, str], set[int]] = {}
 
     def lock(self, key: tuple[int, str]) -> threading.Lock:
+        """Return the lock of ``key`` (held while a nonce is chosen)."""
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
+
+    def next_nonce(self, w3: Web3, key: tuple[int, str]) -> int:
+        """Return the nonce to use next for ``key`` (call with its lock held)."""
+        pending = int(w3.eth.get_transaction_count(Web3.to_checksum_address(key[1]), "pending"))
+        flying = self._flying.get(key, set())
+        return max(pending, *(n + 1 for n in flying)) if flying else pending
+
+    def hold(self, key: tuple[int, str], nonce: int) -> None:
+        """Mark ``nonce`` of ``key`` in flight (call with its lock held)."""
+        self._flying.setdefault(key, set()).add(nonce)
+
+    def release(self, key: tuple[int, str], nonce: int) -> None:
+        """Mark ``nonce`` of ``key`` no longer in flight."""
+        with self.lock(key):
+            self._flying.get(key, set()).discard(nonce)
 
 
 NONCES = _NonceBook()
@@ -192,6 +293,8 @@ class Ledger:
         Local signing account; ``None`` for a read-only (auditor) handle.
     abi
         Contract ABI; by default the compiled ``ConsortiumLedger`` artifact's.
+    policy
+        How transactions are sent (confirmations, fee bumps, timeouts; :class:`TxPolicy`).
     """
 
     def __init__(
@@ -201,8 +304,10 @@ class Ledger:
         account: LocalAccount | None = None,
         *,
         abi: Sequence[Any] | None = None,
+        policy: TxPolicy = DEFAULT_POLICY,
     ) -> None:
         self.w3 = w3
+        self.policy = policy
         self.address = Web3.to_checksum_address(address)
         self.account = account
         self.contract: Contract = w3.eth.contract(
@@ -217,7 +322,8 @@ class Ledger:
 
     @classmethod
     def deploy(
-        cls, w3: Web3, account: LocalAccount, params: LedgerParams
+        cls, w3: Web3, account: LocalAccount, params: LedgerParams, *,
+        policy: TxPolicy = DEFAULT_POLICY,
     ) -> tuple[Ledger, Receipt]:
         """Deploy a new ledger with ``params``; return its handle and the deployment receipt.
 
@@ -229,18 +335,20 @@ class Ledger:
             The deploying account (it gains no privilege in the contract).
         params
             Deployment parameters.
+        policy
+            How the deployment (and the returned handle's transactions) are sent.
         """
         artifact = load_artifact(LEDGER_CONTRACT)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         constructor = factory.constructor(*params.constructor_args())
         with transport(w3):
             receipt = _send(w3, account, constructor, contract_call=False,
-                            chain_id=int(w3.eth.chain_id))
+                            chain_id=int(w3.eth.chain_id), policy=policy)
             raw = w3.eth.get_transaction_receipt(receipt.tx_hash)  # type: ignore[arg-type]
         address = raw["contractAddress"]
         if address is None:
             raise TransactionFailed(f"deployment {receipt.tx_hash} created no contract")
-        return cls(w3, address, account, abi=artifact.abi), receipt
+        return cls(w3, address, account, abi=artifact.abi, policy=policy), receipt
 
     def check(self) -> LedgerParams:
         """Verify that the address holds a ConsortiumLedger; return its parameters.
@@ -261,7 +369,13 @@ class Ledger:
 
     def with_account(self, account: LocalAccount) -> Ledger:
         """Return a handle on the same ledger signing with ``account``."""
-        return Ledger(self.w3, self.address, account, abi=self.contract.abi)
+        return Ledger(self.w3, self.address, account, abi=self.contract.abi,
+                      policy=self.policy)
+
+    def with_policy(self, policy: TxPolicy) -> Ledger:
+        """Return a handle on the same ledger and account sending under ``policy``."""
+        return Ledger(self.w3, self.address, self.account, abi=self.contract.abi,
+                      policy=policy)
 
     @property
     def sender(self) -> str:
@@ -907,7 +1021,7 @@ class Ledger:
             raise ReadOnlyLedger("this Ledger has no account; open it with one to transact")
         with transport(self.w3, self.address):
             return _send(self.w3, self.account, fn, contract_call=True,
-                         chain_id=self._chain_id, value=value)
+                         chain_id=self._chain_id, value=value, policy=self.policy)
 
 
 def _decoded(exc: ContractLogicError) -> LedgerError:
@@ -919,6 +1033,212 @@ def _decoded(exc: ContractLogicError) -> LedgerError:
     return TransactionFailed(str(exc.message or exc))
 
 
+def suggest_fees(w3: Web3, policy: TxPolicy = DEFAULT_POLICY) -> dict[str, int]:
+    """Return the fee fields of a transaction sent now, read from the node.
+
+    EIP-1559: the tip is the median of the last blocks' median tips (``eth_feeHistory``), or
+    the node's ``eth_maxPriorityFeePerGas`` when those blocks carried none, and the fee cap is
+    twice the next block's base fee plus the tip (room for six full blocks of base-fee rises);
+    both capped by ``policy.max_fee_wei``. A chain without a base fee gets a legacy
+    ``gasPrice``.
+    """
+    base_fees: list[int] = []
+    rewards: list[int] = []
+    for newest in ("pending", "latest"):  # some nodes answer fee history only up to latest
+        try:
+            history = w3.eth.fee_history(FEE_HISTORY_BLOCKS, newest, [FEE_PERCENTILE])
+            base_fees = [int(b) for b in history.get("baseFeePerGas") or []]
+            rewards = sorted(int(r[0]) for r in history.get("reward") or [] if r)
+            break
+        except (Web3RPCError, ValueError, TypeError, IndexError):  # no EIP-1559 here
+            base_fees, rewards = [], []
+    cap = policy.max_fee_wei
+    if not base_fees:
+        price = int(w3.eth.gas_price)
+        return {"gasPrice": price if cap is None else min(price, cap)}
+    tip = rewards[len(rewards) // 2] if rewards else 0
+    if tip == 0:
+        try:
+            tip = int(w3.eth.max_priority_fee)
+        except (Web3RPCError, ValueError, TypeError):
+            tip = 0
+    max_fee = 2 * base_fees[-1] + tip
+    if cap is not None:
+        max_fee = min(max_fee, cap)
+    return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": min(tip, max_fee)}
+
+
+def _bumped(old: int, fresh: int, cap: int | None) -> int:
+    value = max(fresh, old * FEE_BUMP_NUM // FEE_BUMP_DEN + 1)
+    return value if cap is None else min(value, cap)
+
+
+def _rpc_message(exc: Web3RPCError) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(message).split())
+
+
+class _Flight:
+    """One nonce's transaction until it is final: every version sent, fee bumps, re-sends."""
+
+    def __init__(
+        self, w3: Web3, account: LocalAccount, tx: dict[str, Any], policy: TxPolicy
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.tx = dict(tx)
+        self.policy = policy
+        self.nonce = int(tx["nonce"])
+        self.hashes: list[bytes] = []
+        self.replacements = 0
+
+    def included(self) -> Any:
+        """Return the receipt of whichever version is final; None: another tx took the nonce.
+
+        Raises :class:`TransactionFailed` when no version is included in time, or the chain
+        stops making blocks while confirmations are awaited.
+        """
+        started = time.monotonic()
+        self._broadcast()
+        sent_at = time.monotonic()
+        taken_polls = 0
+        while True:
+            raw = self._receipt()
+            if raw is not None:
+                final = self._confirmed(raw)
+                if final is not None:
+                    return final
+                continue  # a reorganisation took it out again: wait for inclusion anew
+            if self._nonce_taken():
+                # A node may count the nonce as used a moment before it serves the receipt:
+                # the nonce went to another transaction only when no version of ours is in a
+                # block, and still so one poll later.
+                if self._ours_in_a_block():
+                    time.sleep(self.policy.poll_s)
+                    continue
+                taken_polls += 1
+                if taken_polls >= 2:
+                    return None
+                time.sleep(self.policy.poll_s)
+                continue
+            taken_polls = 0
+            now = time.monotonic()
+            if now - started > self.policy.inclusion_timeout_s:
+                raise TransactionFailed(
+                    f"transaction {self._shown()} (nonce {self.nonce}) was not included within "
+                    f"{self.policy.inclusion_timeout_s:.0f}s after {self.replacements} fee "
+                    f"bumps; fees offered {self._fees_text()}"
+                )
+            if (now - sent_at >= self.policy.replace_after_s
+                    and self.replacements < self.policy.max_replacements):
+                self._bump()
+                self._broadcast()
+                sent_at = now
+            elif self._dropped():
+                self._broadcast()  # the node forgot it: the same signed bytes again
+            time.sleep(self.policy.poll_s)
+
+    def _shown(self) -> str:
+        return "0x" + self.hashes[-1].hex() if self.hashes else "(never accepted)"
+
+    def _fees_text(self) -> str:
+        if "gasPrice" in self.tx:
+            return f"gasPrice {self.tx['gasPrice']} wei"
+        return (f"maxFeePerGas {self.tx['maxFeePerGas']} wei, maxPriorityFeePerGas "
+                f"{self.tx['maxPriorityFeePerGas']} wei")
+
+    def _broadcast(self) -> None:
+        signed = self.account.sign_transaction(self.tx)
+        tx_hash = bytes(signed.hash)
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Web3RPCError as exc:
+            message = _rpc_message(exc)
+            lowered = message.lower()
+            if any(f in lowered for f in _ALREADY_KNOWN):
+                pass  # the node has exactly these bytes: wait on them
+            elif any(f in lowered for f in _NONCE_USED):
+                return  # the loop sees whose transaction took the nonce
+            elif any(f in lowered for f in _UNDERPRICED):
+                return  # any previous version stays; the next bump offers more
+            else:
+                raise TransactionFailed(f"node rejected the transaction: {message}") from exc
+        if tx_hash not in self.hashes:
+            self.hashes.append(tx_hash)
+
+    def _bump(self) -> None:
+        fresh = suggest_fees(self.w3, replace(self.policy, max_fee_wei=None))
+        cap = self.policy.max_fee_wei
+        if "gasPrice" in self.tx:
+            self.tx["gasPrice"] = _bumped(int(self.tx["gasPrice"]),
+                                          fresh.get("gasPrice", 0), cap)
+        else:
+            max_fee = _bumped(int(self.tx["maxFeePerGas"]), fresh.get("maxFeePerGas", 0), cap)
+            tip = _bumped(int(self.tx["maxPriorityFeePerGas"]),
+                          fresh.get("maxPriorityFeePerGas", 0), cap)
+            self.tx["maxFeePerGas"], self.tx["maxPriorityFeePerGas"] = max_fee, min(tip, max_fee)
+        self.replacements += 1
+
+    def _receipt(self) -> Any:
+        for tx_hash in reversed(self.hashes):
+            try:
+                raw = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                continue
+            if raw is not None and raw.get("blockNumber") is not None:
+                return raw
+        return None
+
+    def _nonce_taken(self) -> bool:
+        sender = Web3.to_checksum_address(self.account.address)
+        return int(self.w3.eth.get_transaction_count(sender, "latest")) > self.nonce
+
+    def _ours_in_a_block(self) -> bool:
+        for tx_hash in self.hashes:
+            try:
+                found = self.w3.eth.get_transaction(HexBytes(tx_hash))
+            except TransactionNotFound:
+                continue
+            if found.get("blockNumber") is not None:
+                return True
+        return False
+
+    def _dropped(self) -> bool:
+        if not self.hashes:
+            return True
+        try:
+            self.w3.eth.get_transaction(HexBytes(self.hashes[-1]))
+        except TransactionNotFound:
+            return True
+        return False
+
+    def _confirmed(self, raw: Any) -> Any:
+        """Return the receipt again once confirmed; None if it left the chain meanwhile."""
+        needed = self.policy.confirmations
+        if needed == 0:
+            return raw
+        target = int(raw["blockNumber"]) + needed
+        last, last_at = int(self.w3.eth.block_number), time.monotonic()
+        while last < target:
+            time.sleep(self.policy.poll_s)
+            now_block = int(self.w3.eth.block_number)
+            if now_block > last:
+                last, last_at = now_block, time.monotonic()
+            elif time.monotonic() - last_at > self.policy.block_timeout_s:
+                raise TransactionFailed(
+                    f"transaction 0x{bytes(raw['transactionHash']).hex()} is in block "
+                    f"{raw['blockNumber']}, but no new block came for "
+                    f"{self.policy.block_timeout_s:.0f}s ({needed} confirmations awaited)"
+                )
+        try:
+            again = self.w3.eth.get_transaction_receipt(raw["transactionHash"])
+        except TransactionNotFound:
+            return None
+        if again is None or again.get("blockHash") != raw.get("blockHash"):
+            return None
+        return again
+
+
 def _send(
     w3: Web3,
     account: LocalAccount,
@@ -927,34 +1247,50 @@ def _send(
     contract_call: bool,
     chain_id: int,
     value: int = 0,
+    policy: TxPolicy = DEFAULT_POLICY,
 ) -> Receipt:
-    """Estimate, sign locally, send with a tracked nonce and await the receipt."""
+    """Estimate, sign locally, send with a tracked nonce, see it included and confirmed.
+
+    A transaction still pending after ``policy.replace_after_s`` is signed again with the same
+    nonce and higher fees (read from the node again) and replaces the first; one the node
+    dropped is sent again. Whichever of the versions is included counts. When the nonce was
+    used by another transaction of the account (none of ours), the call is built again on a
+    fresh nonce, at most ``policy.max_resends`` times. The receipt is returned once
+    ``policy.confirmations`` blocks are on top of its block, and a receipt that a
+    reorganisation removed is waited for again.
+    """
     sender = account.address
     key = (chain_id, sender)
-    try:
-        gas = int(fn.estimate_gas({"from": sender, "value": value}, block_identifier="pending"))
-    except ContractLogicError as exc:
-        raise _decoded(exc) from exc
-    gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_FIXED
-    with NONCES.lock(key):
-        nonce = int(w3.eth.get_transaction_count(sender, "pending"))
-        tx = fn.build_transaction(
-            {"from": sender, "nonce": nonce, "gas": gas, "chainId": chain_id, "value": value}
-        )
-        signed = account.sign_transaction(tx)
+    for _attempt in range(policy.max_resends + 1):
         try:
-            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Web3RPCError as exc:
-            raise TransactionFailed(f"node rejected the transaction: {exc}") from exc
-    try:
-        raw = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
-    except TimeExhausted as exc:
-        raise TransactionFailed(f"no receipt for 0x{bytes(tx_hash).hex()}") from exc
-    receipt = Receipt("0x" + bytes(raw["transactionHash"]).hex(), int(raw["blockNumber"]),
-                      int(raw["gasUsed"]))
-    if raw["status"] != 1:
-        raise _replayed_failure(w3, tx, receipt, contract_call)
-    return receipt
+            gas = int(fn.estimate_gas({"from": sender, "value": value},
+                                      block_identifier="pending"))
+        except ContractLogicError as exc:
+            raise _decoded(exc) from exc
+        gas = gas * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + GAS_HEADROOM_FIXED
+        with NONCES.lock(key):
+            nonce = NONCES.next_nonce(w3, key)
+            NONCES.hold(key, nonce)
+        try:
+            tx = fn.build_transaction(
+                {"from": sender, "nonce": nonce, "gas": gas, "chainId": chain_id,
+                 "value": value, **suggest_fees(w3, policy)}
+            )
+            flight = _Flight(w3, account, tx, policy)
+            raw = flight.included()
+        finally:
+            NONCES.release(key, nonce)
+        if raw is None:  # the nonce went to a transaction that is not ours: build it again
+            continue
+        receipt = Receipt("0x" + bytes(raw["transactionHash"]).hex(), int(raw["blockNumber"]),
+                          int(raw["gasUsed"]))
+        if raw["status"] != 1:
+            raise _replayed_failure(w3, flight.tx, receipt, contract_call)
+        return receipt
+    raise TransactionFailed(
+        f"the nonces of {sender} were taken by other transactions {policy.max_resends + 1} "
+        "times in a row; is another program sending with this key?"
+    )
 
 
 def _replayed_failure(w3: Web3, tx: Any, receipt: Receipt, contract_call: bool) -> LedgerError:

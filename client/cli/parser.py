@@ -47,6 +47,33 @@ class FppdlParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
+#: Attribute of a parsed namespace: the ``dest`` of every flag given with :class:`Given`.
+GIVEN = "given_flags"
+
+
+class Given(argparse.Action):
+    """Store a flag's value and note that it was given.
+
+    ``party init`` so tells a default from a value the operator chose, which must then agree
+    with the consortium's settings on the ledger.
+    """
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+        values: object, option_string: str | None = None,
+    ) -> None:
+        """Store ``values`` and add this flag's dest to the namespace's :data:`GIVEN` set."""
+        setattr(namespace, self.dest, values)
+        setattr(namespace, GIVEN, {*getattr(namespace, GIVEN, set()), self.dest})
+
+
+def _confirmations_flag(p: argparse.ArgumentParser, default: int | None) -> None:
+    kept = "" if default is not None else "; None: keep party.json's"
+    p.add_argument("--confirmations", type=int, default=default, metavar="N",
+                   help="blocks on top of a transaction before it counts as final (0 on a "
+                        f"devnet, a few on a public network); saved in party.json{kept}")
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
@@ -251,24 +278,26 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--data", required=True, type=Path, help="the party's data shard (.npz)")
     p.add_argument("--name", default=None, help="label in logs (default: folder name)")
     _chain_flags(p)
-    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL,
-                   help="model (must be the consortium's)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="collaborative rounds (must be the consortium's)")
+    shared = "; with --ledger, the consortium's (read from the ledger)"
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL, action=Given,
+                   help=f"model{shared}")
+    p.add_argument("--rounds", type=int, default=3, action=Given,
+                   help=f"collaborative rounds{shared}")
     p.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
     p.add_argument("--pretrain-epochs", type=int, default=5, help="standalone epochs")
-    p.add_argument("--eval-samples", type=int, default=100,
-                   help="released samples of each owner labelled per round")
-    p.add_argument("--aggregation", choices=rule_names(), default=DEFAULT_RULE,
-                   help="aggregation rule (must be the consortium's)")
+    p.add_argument("--eval-samples", type=int, default=100, action=Given,
+                   help=f"released samples of each owner labelled per round{shared}")
+    p.add_argument("--aggregation", choices=rule_names(), default=DEFAULT_RULE, action=Given,
+                   help=f"aggregation rule{shared}")
     p.add_argument("--dpgan-epochs", type=int, default=DEFAULT_DPGAN_EPOCHS, help="DPGAN epochs")
     p.add_argument("--dpgan-width", type=int, default=DEFAULT_DPGAN_WIDTH,
                    help="DPGAN channel multiplier")
     p.add_argument("--seed", type=int, default=0, help="seed of local training and DPGAN")
-    p.add_argument("--init-seed", type=int, default=0,
-                   help="seed of the public initial model (the same for every party)")
+    p.add_argument("--init-seed", type=int, default=0, action=Given,
+                   help=f"seed of the public initial model (the same for every party){shared}")
     p.add_argument("--poll-seconds", type=float, default=0.5,
                    help="pause between chain polls while waiting")
+    _confirmations_flag(p, 0)
     p.add_argument("--kdf-cost", type=int, default=18,
                    help="scrypt log2(N) of the keystore (as eth-account)")
     _password_flags(p)
@@ -284,6 +313,7 @@ def add_party_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("folder", type=Path, help="the party folder")
     p.add_argument("--once", action="store_true", help="stop after one round")
     _chain_flags(p)
+    _confirmations_flag(p, None)
     _password_flags(p)
     p.set_defaults(func="client.cli.party_cmds:cmd_run")
 

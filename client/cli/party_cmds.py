@@ -12,7 +12,7 @@ from web3 import Web3
 
 from client.access import NodeError, check_address, open_chain, open_ledger
 from client.cli.output import Reporter
-from client.cli.parser import ENV_LEDGER, ENV_RPC_URL, ENV_STORE
+from client.cli.parser import ENV_LEDGER, ENV_RPC_URL, ENV_STORE, GIVEN
 from client.compose import PartySettings
 from client.keystore import (
     PasswordSource,
@@ -27,6 +27,7 @@ from client.node import (
     export_model,
     load_settings,
     save_settings,
+    settings_from_ledger,
     status_of,
 )
 from client.shards import make_shards, read_shard, write_shard
@@ -43,14 +44,15 @@ def _from_env(name: str) -> str | None:
 
 
 def _updated_settings(folder: Path, args: argparse.Namespace) -> NodeSettings:
-    """Apply ``--rpc-url``/``--ledger``/``--store``, saving them only once they check out.
+    """Apply ``--rpc-url``/``--ledger``/``--store``/``--confirmations``, saved once they check out.
 
     Flags win over the environment (``FPPDL_RPC_URL``, ``FPPDL_LEDGER``, ``FPPDL_STORE``),
     which wins over ``party.json``; only flags are saved into ``party.json``.
     """
     settings = load_settings(folder)
     _check_store(args.store)
-    changed = settings.with_(rpc_url=args.rpc_url, ledger=args.ledger, store=args.store)
+    changed = settings.with_(rpc_url=args.rpc_url, ledger=args.ledger, store=args.store,
+                             confirmations=getattr(args, "confirmations", None))
     if changed != settings:
         # A typo must not be saved: the node and the contract are probed first.
         if args.ledger:
@@ -88,16 +90,33 @@ def cmd_init(args: argparse.Namespace) -> int:
         aggregation=args.aggregation, dpgan_epochs=args.dpgan_epochs,
         dpgan_width=args.dpgan_width, seed=args.seed, init_seed=args.init_seed,
     )
+    from_ledger = False
+    if args.ledger:
+        # The consortium's settings come from its ledger: an operator repeats none of them,
+        # and a flag that contradicts them is refused before any key is made.
+        if not args.rpc_url:
+            raise NodeError(f"--ledger needs --rpc-url (or {ENV_RPC_URL}) to read the "
+                            "consortium's settings from the ledger")
+        ledger = open_ledger(open_chain(args.rpc_url), args.ledger)
+        party = settings_from_ledger(party, ledger, getattr(args, GIVEN, set()))
+        from_ledger = bool(ledger.settings())
     party.protocol()  # validates the ranges before anything is written
     settings = NodeSettings(
         name=args.name or folder.name, data=str(args.data.resolve()),
         rpc_url=args.rpc_url or "", ledger=args.ledger or "", store=args.store or "",
-        poll_seconds=args.poll_seconds, party=party,
+        poll_seconds=args.poll_seconds, confirmations=args.confirmations, party=party,
     )
     password = PasswordSource(args.password_env, args.password_file).read(confirm=True)
     identity = create_keystore(folder, password, kdf_log2_n=args.kdf_cost)
     save_settings(folder, settings)
     print(f"party {settings.name}: address {identity.address}")
+    if args.ledger:
+        shared = party.consortium()
+        source = ("consortium settings from ledger" if from_ledger else
+                  "settings checked against ledger (it stores no consortium settings)")
+        print(f"{source} {args.ledger}: {shared.rounds} rounds, model {shared.model}, rule "
+              f"{shared.aggregation}, {shared.eval_samples} evaluation samples, initial-model "
+              f"seed {shared.init_seed}")
     print(f"keystore written to {folder} (signing-key.json, encryption-key.bin; mode 0600)")
     return 0
 

@@ -9,14 +9,28 @@ import json
 import re
 import signal
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
+from client.access import NodeError
 from client.chain.anvil import AnvilNode
+from client.chain.ledger import Ledger, connect
 from client.chain.records import LedgerParams
-from client.cli.parser import build_parser
-from tests.cli.conftest import REPO, assert_one_line_error, cli_env, fppdl
+from client.cli.parser import GIVEN, build_parser
+from client.cli.party_cmds import _updated_settings, cmd_init
+from client.compose import PartySettings, model_size
+from client.node import (
+    NodeSettings,
+    SettingsConflict,
+    load_settings,
+    save_settings,
+    settings_from_ledger,
+)
+from client.protocol.settings import ConsortiumSettings
+from tests.cli.conftest import PASSWORD_ENV, REPO, assert_one_line_error, cli_env, fppdl
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 #: JSON-RPC methods only a devnet answers (test harnesses may use them, a party never).
@@ -118,20 +132,16 @@ def test_party_code_uses_no_dev_only_rpc() -> None:
 
 
 def test_deployment_comparison_ignores_the_absolute_deadline() -> None:
-    recorded = LedgerParams(model_size=10, registration_deadline=1005)
+    recorded = LedgerParams(model_size=10, registration_blocks=1000, registration_deadline=1005)
     # the same settings one hour later: another absolute deadline, the same length
-    again = LedgerParams(model_size=10, registration_deadline=5005)
+    again = replace(recorded, registration_deadline=5005)
     assert recorded.differences(again) == {}
-    changed = LedgerParams(model_size=10, registration_deadline=5005, request_blocks=30,
-                           max_parties=4)
+    changed = replace(again, request_blocks=30, max_parties=4)
     assert recorded.differences(changed) == {
-        "request_blocks": (recorded.request_blocks, 30),
-        "max_parties": (recorded.max_parties, 4),
+        "request_blocks": (recorded.request_blocks, 30), "max_parties": (50, 4)
     }
-    shorter = LedgerParams(model_size=10, registration_blocks=200)
-    assert recorded.differences(shorter) == {
-        "registration_blocks": (recorded.registration_blocks, 200)
-    }
+    shorter = replace(again, registration_blocks=200)
+    assert recorded.differences(shorter) == {"registration_blocks": (1000, 200)}
 
 
 def test_deploy_with_other_settings_names_them_and_fails_unless_forced(
@@ -217,3 +227,86 @@ def test_ipfs_up_serves_an_offline_store_and_stops_cleanly(tmp_path: Path) -> No
             code = proc.wait(timeout=60)
         assert code == 0 and "stopping the IPFS daemon" in log.read_text()
         assert "Traceback" not in log.read_text()
+
+
+def _ledger_with_settings(chain: AnvilNode, shared: ConsortiumSettings) -> str:
+    w3 = connect(chain.rpc_url)
+    params = LedgerParams(model_size=model_size(shared.model), min_parties=2, max_parties=2,
+                          min_uploaders=1, rounds=shared.rounds, settings=shared.to_bytes())
+    ledger, _ = Ledger.deploy(w3, Account.from_key(chain.dev_private_keys[0]), params)
+    return ledger.address
+
+
+def test_party_init_takes_the_consortium_settings_from_the_ledger(
+    chain: AnvilNode, shards: list[Path], tmp_path: Path
+) -> None:
+    shared = PartySettings(rounds=4, eval_samples=50, init_seed=7,
+                           aggregation="average").consortium()
+    ledger = _ledger_with_settings(chain, shared)
+    common = ["--data", shards[0], "--rpc-url", chain.rpc_url, "--ledger", ledger,
+              "--kdf-cost", "10", "--password-env", PASSWORD_ENV]
+    # no shared flag repeated: party.json holds the ledger's values
+    init = fppdl("party", "init", tmp_path / "a", *common, "--confirmations", "2")
+    assert init.returncode == 0, init.stderr
+    assert "4 rounds" in init.stdout and "rule average" in init.stdout
+    saved = json.loads((tmp_path / "a" / "party.json").read_text())
+    assert saved["confirmations"] == 2
+    assert PartySettings.from_json(saved["party"]).consortium() == shared
+    # a flag that contradicts names the setting, and no key is made
+    wrong = fppdl("party", "init", tmp_path / "c", *common, "--rounds", "7",
+                  "--aggregation", "average", "--eval-samples", "10")
+    assert_one_line_error(wrong, "--rounds 7 (the consortium's rounds is 4)",
+                          "--eval-samples 10 (the consortium's eval_samples is 50)")
+    assert "--aggregation" not in wrong.stderr
+    assert not (tmp_path / "c" / "signing-key.json").exists()
+
+
+def test_init_flags_against_the_ledger(
+    chain: AnvilNode, shards: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = PartySettings(rounds=4, init_seed=7).consortium()
+    handle = Ledger(connect(chain.rpc_url), _ledger_with_settings(chain, shared))
+    # flags given (per the parser) that agree are fine; defaults never conflict
+    args = build_parser().parse_args(["party", "init", "x", "--data", "d", "--rounds", "4",
+                                      "--init-seed", "7", "--eval-samples", "100"])
+    assert getattr(args, GIVEN) == {"rounds", "init_seed", "eval_samples"}
+    mine = PartySettings(rounds=4, init_seed=7, eval_samples=100, aggregation="average")
+    adopted = settings_from_ledger(mine, handle, {"rounds", "init_seed"})
+    assert adopted.consortium() == shared  # the rule not given: the ledger's
+    with pytest.raises(SettingsConflict, match="--init-seed 8"):
+        settings_from_ledger(mine.with_(init_seed=8), handle, {"init_seed"})
+    with pytest.raises(NodeError, match="confirmations must be between 0 and 64"):
+        NodeSettings(name="x", data="d", confirmations=65)
+    monkeypatch.delenv("FPPDL_RPC_URL", raising=False)
+    no_rpc = build_parser().parse_args(["party", "init", str(tmp_path / "d"), "--data",
+                                        str(shards[0]), "--ledger", handle.address])
+    with pytest.raises(NodeError, match="--ledger needs --rpc-url"):
+        cmd_init(no_rpc)
+    assert not (tmp_path / "d").exists()
+
+
+def test_ledger_without_settings_fixes_rounds_and_model(chain: AnvilNode) -> None:
+    w3 = connect(chain.rpc_url)
+    params = LedgerParams(model_size=model_size("cnn"), min_parties=2, max_parties=2,
+                          min_uploaders=1, rounds=5)
+    handle, _ = Ledger.deploy(w3, Account.from_key(chain.dev_private_keys[0]), params)
+    adopted = settings_from_ledger(PartySettings(rounds=3), handle)
+    assert (adopted.model, adopted.rounds) == ("cnn", 5)  # neither flag given: the ledger's
+    with pytest.raises(SettingsConflict, match="--rounds 6: .* runs 5 rounds"):
+        settings_from_ledger(PartySettings(rounds=6), handle, {"rounds"})
+    with pytest.raises(SettingsConflict, match=f"--model mlp has .*models of {params.model_size}"):
+        settings_from_ledger(PartySettings(model="mlp"), handle, {"model"})
+
+
+def test_party_run_confirmations_are_saved_and_used(
+    shards: list[Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    save_settings(folder, NodeSettings(name="p", data=str(shards[0])))
+    args = build_parser().parse_args(["party", "run", str(folder), "--confirmations", "3"])
+    settings = _updated_settings(folder, args)
+    assert settings.confirmations == 3 and settings.tx_policy().confirmations == 3
+    assert load_settings(folder).confirmations == 3  # saved in party.json
+    again = build_parser().parse_args(["party", "run", str(folder)])
+    assert _updated_settings(folder, again).confirmations == 3  # kept when not given
