@@ -1,0 +1,98 @@
+"""`fppdl demo --adversary KIND` and the admission flags of `fppdl deploy`, at the entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from client.adversary import adversary_kinds
+from client.chain.anvil import AnvilNode
+from client.chain.ledger import Ledger, connect
+from client.chain.records import Admission
+from client.cli.parser import ADVERSARY_KINDS, build_parser
+from tests.cli.conftest import PASSWORD_ENV, TINY, assert_one_line_error, fppdl
+
+FIELDS = {"kind", "outcome", "epoch", "honest_finished", "honest_removed", "points_conserved"}
+
+
+def test_demo_offers_every_adversary_kind() -> None:
+    # The parser names the kinds itself (it must not import torch): they must agree.
+    assert ADVERSARY_KINDS == adversary_kinds()
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).adversary is None
+    for kind in adversary_kinds():
+        assert parser.parse_args(["demo", "--adversary", kind]).adversary == kind
+    refused = fppdl("demo", "--adversary", "gremlin")
+    assert refused.returncode == 2 and "invalid choice: 'gremlin'" in refused.stderr
+
+
+def test_demo_with_a_junk_key_attacker(chain: AnvilNode, tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    result = fppdl(
+        "demo", "--parties", "3", "--rounds", "1", "--per-party", "120", "--test-size", "200",
+        *TINY, "--kdf-cost", "10", "--rpc-url", chain.rpc_url, "--out", folder,
+        "--adversary", "junk-key", timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    block = json.loads((folder / "results.json").read_text())["adversary"]
+    assert FIELDS <= set(block)
+    assert block["kind"] == "junk-key"
+    # Its key is unusable: every honest party reports it whatever its samples show.
+    assert (block["outcome"], block["epoch"]) == ("removed", 0), block
+    assert block["honest_finished"] is True and block["honest_removed"] == 0
+    assert block["points_conserved"] is True
+    assert "adversary junk-key at 0x" in result.stdout + result.stderr
+
+
+def _deploy(chain: AnvilNode, folder: Path, *flags: str) -> tuple[int, str, str]:
+    result = fppdl("deploy", "--dev", "--rpc-url", chain.rpc_url, "--deployments-dir", folder,
+                   "--min-parties", "2", "--max-parties", "3", *flags)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_deploy_with_an_allowlist_refuses_an_unlisted_registrant(
+    chain: AnvilNode, shards: list[Path], tmp_path: Path
+) -> None:
+    listed = [Account.create().address for _ in range(2)]
+    code, out, err = _deploy(chain, tmp_path / "deployments", "--admission", "allowlist",
+                             *(f for a in listed for f in ("--allowlist", a)),
+                             "--registration-deposit", "1000")
+    assert code == 0, out + err
+    assert "admission: allowlist, only the 2 allowlisted addresses; a deposit of 1000 wei" in out
+    ledger_line = next(ln for ln in out.splitlines() if ln.startswith("the parties' settings"))
+    address = ledger_line.split("--ledger ")[1].split()[0]
+    params = Ledger(connect(chain.rpc_url), address).parameters()
+    assert params.admission is Admission.ALLOWLIST and set(params.allowlist) == set(listed)
+    assert params.registration_deposit == 1000
+
+    # A party that is not on the list: its registration is one line naming the refusal.
+    party = tmp_path / "outsider"
+    made = fppdl("party", "init", party, "--data", shards[0], "--rpc-url", chain.rpc_url,
+                 "--ledger", address, "--store", f"embedded:{tmp_path / 'store'}",
+                 "--rounds", "100", *TINY, "--kdf-cost", "10", "--password-env", PASSWORD_ENV)
+    assert made.returncode == 0, made.stderr
+    assert fppdl("chain", "fund", party, "--rpc-url", chain.rpc_url).returncode == 0
+    refused = fppdl("party", "register", party, "--password-env", PASSWORD_ENV)
+    assert_one_line_error(refused, "NotAdmitted")
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--admission", "allowlist"], "--admission allowlist needs at least one --allowlist"),
+    (["--admission", "vote"], "--admission vote needs at least one --allowlist"),
+    (["--allowlist", "0x" + "11" * 20], "--allowlist needs --admission allowlist or vote"),
+    (["--admission", "allowlist", "--allowlist", "0xnot"], "is not an Ethereum address"),
+    (["--admission", "allowlist", "--allowlist", "0x" + "11" * 20],
+     "registration could never close"),
+    (["--admission", "vote", "--allowlist", "0x" + "11" * 20, "--admission-quorum", "3/2"],
+     "--admission-quorum needs NUM/DEN"),
+])
+def test_deploy_admission_contradictions_are_one_line_errors(
+    chain: AnvilNode, tmp_path: Path, flags: list[str], needle: str
+) -> None:
+    result = fppdl("deploy", "--dev", "--rpc-url", chain.rpc_url, "--deployments-dir", tmp_path,
+                   "--min-parties", "2", "--max-parties", "3", *flags)
+    assert_one_line_error(result, needle)
+    assert not list(tmp_path.glob("*.json"))  # nothing deployed, nothing recorded
