@@ -178,13 +178,14 @@ class Sybil(Adversary):
 class StaleReporter(Adversary):
     """A member whose removal votes outlive their window or its own membership.
 
-    It registers an ordinary claim (a valid key, real noise samples) and, in the one window
-    where its report is valid (the initial benchmarking, while it is credible), reports every
-    other party. It then answers nothing, so the honest parties remove it; from then on it
-    reports them again in every phase of every epoch: for the finished epoch, outside the
-    assessment window, and after its removal. The ledger must refuse each of these, and its
-    one valid report must stop counting once it is removed (the quorum counts only the
-    reports of parties still credible), so that no honest party is ever removed by it.
+    It registers a valid key and an ordinary claim but never stores its samples, so that the
+    honest parties report it at once, without waiting for it; in the one window where its
+    own report is valid (the initial benchmarking, while it is still credible) it reports
+    every other party. Once removed it reports them again in every phase of every epoch: for
+    the finished epoch, outside the assessment window, as a removed party. The ledger must
+    refuse each of these, and its one valid report must stop counting once it is removed
+    (the quorum counts only the reports of parties still credible), so that no honest party
+    is ever removed by it.
     """
 
     kind = "stale-reporter"
@@ -202,12 +203,11 @@ class StaleReporter(Adversary):
         self._tried: set[tuple[int, Phase, PartyStatus]] = set()
 
     def register(self) -> None:
-        """Register a fresh key with an ordinary claim and real (noise) samples."""
+        """Register a fresh key, an ordinary claim and a digest of nothing stored."""
         from client.crypto import PartyKeys
 
         key = PartyKeys.generate().public().to_bytes()
-        digest = self.store.put(self._samples(CLAIMED_SAMPLES)).commitment
-        self._register(key, CLAIMED_SIZE, CLAIMED_SAMPLES, digest)
+        self._register(key, CLAIMED_SIZE, CLAIMED_SAMPLES, os.urandom(32))
 
     def step(self) -> bool:
         """Report once inside the window, then once per phase and epoch outside it."""
@@ -244,12 +244,15 @@ class StaleReporter(Adversary):
         return True
 
     def stale_counted(self) -> int:
-        """Return how many parties its window report still counts against (0 once removed).
+        """Return how many parties its window report counts against after its removal.
 
         Measured from the ledger's own tally: a party's credible report count minus the
-        reports of its other reporters that are still credible.
+        reports of its other reporters that are still credible (0 while it is a member,
+        whose report is then not stale).
         """
         credible = set(self.ledger.credible_parties())
+        if self.address in credible:
+            return 0  # still a member: its report is not stale
         counted = 0
         for target in self.reported:
             others = [r for r in self.ledger.reporters_of(0, target)
