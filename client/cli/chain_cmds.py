@@ -194,6 +194,9 @@ def _deployer(args: argparse.Namespace, chain_id: int) -> LocalAccount:
 
 
 def _flag(name: str) -> str:
+    # The admission quorum is one flag, NUM/DEN, for two fields.
+    name = name.removesuffix("_numerator").removesuffix("_denominator") if (
+        name.startswith("admission_quorum")) else name
     return "--" + name.replace("_", "-")
 
 
