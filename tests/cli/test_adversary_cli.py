@@ -46,8 +46,8 @@ def test_demo_with_a_junk_key_attacker(
     block = json.loads((folder / "results.json").read_text())["adversary"]
     assert FIELDS <= set(block)
     assert block["kind"] == "junk-key"
-    # Its key is unusable: every honest party reports it whatever its samples show.
-    assert (block["outcome"], block["epoch"]) == ("removed", 0), block
+    # The ledger checks the key (the clients would report it if one got through).
+    assert (block["outcome"], block["refused_with"]) == ("refused", "WeakEncryptionKey"), block
     assert block["honest_finished"] is True and block["honest_removed"] == 0
     assert block["points_conserved"] is True
     assert "adversary junk-key at 0x" in printed.out + printed.err

@@ -36,8 +36,10 @@ def test_the_attacker_is_stopped_and_the_honest_parties_finish(
     assert block["outcome"] in allowed, (block, why)
     if block["outcome"] == "removed":
         # Junk is caught at initial benchmarking; a free-rider needs every honest report of a
-        # 4-party quorum, which the owners with the fewest samples may give a round later.
-        assert block["epoch"] == 0 or (kind == "free-rider" and block["epoch"] == 1)
+        # 4-party quorum, which the owners with the fewest samples may give a round later; a
+        # garbage uploader is removed by the upheld claims of the round it uploaded in.
+        assert block["epoch"] == 0 or (kind in ("free-rider", "garbage-upload")
+                                       and block["epoch"] == 1)
     assert block["honest_finished"] is True
     assert block["honest_removed"] == 0
     assert block["points_conserved"] is True
