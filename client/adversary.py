@@ -7,6 +7,7 @@ where it needs one, an object in the shared store) and then acts as it likes; th
 parties never know which one it is. The scheduler steps an attacker like a party. What the
 consortium did about it is read back from the chain: refused (the ledger rejected it),
 removed (the credible set voted it out) or excluded (it got nothing and paid for nothing).
+A kind may need a deployment of its own (:func:`admission_for`: the sybil meets an allowlist).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 
 from client.chain.errors import ContractRevert, LedgerError
 from client.chain.ledger import Ledger
-from client.chain.records import DownloadRequest, PartyStatus, Phase
+from client.chain.records import Admission, DownloadRequest, PartyStatus, Phase
 from client.errors import FppdlError
 from client.protocol.party import Party
 from storage import ContentStore, compute_cid
@@ -61,6 +62,8 @@ class Adversary(ABC):
         self.ledger = ledger.with_account(account)
         self.store = store
         self.refused: str = ""
+        #: The contract's name for the refusal (e.g. ``NotAdmitted``), when it gave one.
+        self.refused_with: str = ""
 
     @property
     def address(self) -> str:
@@ -77,6 +80,7 @@ class Adversary(ABC):
                 self.register()
             except ContractRevert as err:
                 self.refused = str(err)
+                self.refused_with = err.error_name
             return True
         if status is PartyStatus.CREDIBLE:
             return self.act()
@@ -93,7 +97,7 @@ class Adversary(ABC):
     def outcome(self) -> Outcome:
         """Return what happened to the attacker, read from the chain."""
         if self.refused:
-            return Outcome(self.kind, "refused", None)
+            return Outcome(self.kind, "refused", None, {"refused_with": self.refused_with})
         removal = next((r for r in self.ledger.removals() if r.party == self.address), None)
         if removal is not None:
             return Outcome(self.kind, "removed", removal.epoch)
@@ -147,10 +151,141 @@ class HugeClaim(Adversary):
         self._register(key, 10**9, 10**9, digest)
 
 
+class Sybil(Adversary):
+    """An address the deployment did not admit, making the claim that mints the most points.
+
+    Its claim is within every bound (a valid key, |D| in range, u / |D| at the highest
+    sharing level allowed): only admission stands between it and the registry. The scheduler
+    deploys its consortium with ALLOWLIST admission of the honest parties
+    (:func:`admission_for`).
+    """
+
+    kind = "sybil"
+
+    def register(self) -> None:
+        """Register a fresh key at the highest sharing level the ledger allows."""
+        from client.crypto import PartyKeys
+
+        params = self.ledger.parameters()
+        size = max(params.min_data_size, CLAIMED_SAMPLES * params.max_sharing_denominator
+                   // max(1, params.max_sharing_numerator))
+        released = size * params.max_sharing_numerator // params.max_sharing_denominator
+        key = PartyKeys.generate().public().to_bytes()
+        digest = self.store.put(self._samples(released)).commitment
+        self._register(key, size, released, digest)
+
+
+class StaleReporter(Adversary):
+    """A member whose removal votes outlive their window or its own membership.
+
+    It registers a valid key and an ordinary claim but never stores its samples, so that the
+    honest parties report it at once, without waiting for it; in the one window where its
+    own report is valid (the initial benchmarking, while it is still credible) it reports
+    every other party. Once removed it reports them again in every phase of every epoch: for
+    the finished epoch, outside the assessment window, as a removed party. The ledger must
+    refuse each of these, and its one valid report must stop counting once it is removed
+    (the quorum counts only the reports of parties still credible), so that no honest party
+    is ever removed by it.
+    """
+
+    kind = "stale-reporter"
+
+    def __init__(self, account: LocalAccount, ledger: Ledger, store: ContentStore) -> None:
+        super().__init__(account, ledger, store)
+        #: The parties it reported inside the window (accepted by the ledger).
+        self.reported: tuple[str, ...] = ()
+        #: (epoch in which it tried, epoch it reported for, contract error) of each refusal.
+        self.stale_refused: list[tuple[int, int, str]] = []
+        #: Stale reports the ledger accepted (none, if the votes are sound).
+        self.stale_accepted = 0
+        #: Why its window report failed, if it did (then it has nothing to go stale).
+        self.window_error = ""
+        self._tried: set[tuple[int, Phase, PartyStatus]] = set()
+
+    def register(self) -> None:
+        """Register a fresh key, an ordinary claim and a digest of nothing stored."""
+        from client.crypto import PartyKeys
+
+        key = PartyKeys.generate().public().to_bytes()
+        self._register(key, CLAIMED_SIZE, CLAIMED_SAMPLES, os.urandom(32))
+
+    def step(self) -> bool:
+        """Report once inside the window, then once per phase and epoch outside it."""
+        if self.refused:
+            return False
+        status = self.ledger.party_info(self.address).status
+        if status is PartyStatus.NONE or not self.ledger.registration_closed():
+            return super().step()
+        phase, epoch = self.ledger.phase(), self.ledger.current_round()
+        if phase is Phase.FINISHED:
+            return False
+        targets = [p for p in self.ledger.parties() if p != self.address]
+        if status is PartyStatus.CREDIBLE and epoch == 0:
+            if self.reported or self.window_error:
+                return False
+            # Inside the window: a valid report, which must not outlive its reporter.
+            try:
+                self.ledger.report_low_quality(0, targets)
+                self.reported = tuple(targets)
+            except LedgerError as err:
+                self.window_error = str(err) or type(err).__name__
+            return True
+        if (epoch, phase, status) in self._tried:
+            return False
+        self._tried.add((epoch, phase, status))
+        # The finished epoch once a round runs; the current one while removed in benchmarking.
+        stale = 0 if epoch >= 1 or status is not PartyStatus.CREDIBLE else epoch
+        try:
+            self.ledger.report_low_quality(stale, targets)
+            self.stale_accepted += 1
+        except LedgerError as err:
+            name = err.error_name if isinstance(err, ContractRevert) else type(err).__name__
+            self.stale_refused.append((epoch, stale, name))
+        return True
+
+    def stale_counted(self) -> int:
+        """Return how many parties its window report counts against after its removal.
+
+        Measured from the ledger's own tally: a party's credible report count minus the
+        reports of its other reporters that are still credible (0 while it is a member,
+        whose report is then not stale).
+        """
+        credible = set(self.ledger.credible_parties())
+        if self.address in credible:
+            return 0  # still a member: its report is not stale
+        counted = 0
+        for target in self.reported:
+            others = [r for r in self.ledger.reporters_of(0, target)
+                      if r != self.address and r in credible]
+            if self.ledger.credible_report_count(0, target) > len(others):
+                counted += 1
+        return counted
+
+    def outcome(self) -> Outcome:
+        """Return ``refused`` when the ledger refused every stale report and counts none."""
+        if self.refused:
+            return super().outcome()
+        removal = next((r for r in self.ledger.removals() if r.party == self.address), None)
+        counted = self.stale_counted()
+        stopped = self.stale_refused and not self.stale_accepted and not counted
+        extra = {
+            "reported": len(self.reported),
+            "stale_refused": len(self.stale_refused),
+            "stale_errors": sorted({name for _, _, name in self.stale_refused}),
+            "stale_accepted": self.stale_accepted,
+            "stale_counted": counted,
+            "removed_epoch": removal.epoch if removal is not None else None,
+        }
+        first = self.stale_refused[0][0] if self.stale_refused else None
+        return Outcome(self.kind, "refused" if stopped else "not stopped", first, extra)
+
+
 _KINDS: dict[str, Callable[[LocalAccount, Ledger, ContentStore], Adversary]] = {
     JunkKey.kind: JunkKey,
     MissingSamples.kind: MissingSamples,
     HugeClaim.kind: HugeClaim,
+    Sybil.kind: Sybil,
+    StaleReporter.kind: StaleReporter,
 }
 
 
@@ -235,6 +370,16 @@ def adversary_kinds() -> tuple[str, ...]:
     return (*PARTY_KINDS, *_KINDS)
 
 
+def admission_for(kind: str | None) -> Admission:
+    """Return the admission a consortium attacked by ``kind`` is deployed with.
+
+    OPEN (anyone may register) unless the kind attacks admission itself: a stranger must be
+    able to register to try its junk, while a sybil meets the allowlist of a permissioned
+    consortium, which is what it has to get past.
+    """
+    return Admission.ALLOWLIST if kind == Sybil.kind else Admission.OPEN
+
+
 def claims_outcome(ledger: Ledger, attacker: str, from_block: int) -> dict[str, Any]:
     """Return the ``claim``, ``verdict``, ``refunded_points`` and ``fined_points`` fields."""
     filed = [c for c in ledger.claims_filed(from_block=from_block) if c.uploader == attacker]
@@ -278,4 +423,5 @@ def adversary_report(
     }
 
 
-__all__ = ["Adversary", "Outcome", "adversary_kinds", "adversary_report", "make_adversary"]
+__all__ = ["Adversary", "Outcome", "StaleReporter", "Sybil", "admission_for", "adversary_kinds",
+           "adversary_report", "make_adversary"]

@@ -28,13 +28,14 @@ from client.adversary import (
     Adversary,
     LateUploader,
     Outcome,
+    admission_for,
     adversary_report,
     claims_outcome,
     make_adversary,
 )
 from client.chain.devnet import PARTY_FUNDING_WEI, fund, mine
 from client.chain.ledger import Ledger, connect
-from client.chain.records import ClaimInfo, PartyStatus, Phase
+from client.chain.records import Admission, ClaimInfo, PartyStatus, Phase
 from client.compose import (
     PartySettings,
     PreparedParty,
@@ -209,7 +210,8 @@ class Consortium:
         ``extra_parties`` leaves room in the registry for registrants that are not composed
         here (tests register them by hand); registration waits for them until its deadline.
         ``adversary`` adds one attacker of that kind (:mod:`client.adversary`): a full party
-        for ``free-rider`` (plan it with ``spec.free_riders``), otherwise a registrant.
+        for ``free-rider`` (plan it with ``spec.free_riders``), otherwise a registrant; a
+        ``sybil`` meets a ledger deployed with ALLOWLIST admission of exactly these parties.
         ``state_dir_in(plan, ledger)``, when given, replaces ``state_dir_for``: local state
         keyed by the deployed ledger (see :func:`client.node.state_dir`).
         """
@@ -223,10 +225,15 @@ class Consortium:
         fund(w3, funder, [ident.address for ident in chosen]
              + ([attacker.address] if attacker else []), PARTY_FUNDING_WEI)
         room = extra_parties + attackers
+        admission = admission_for(adversary)
+        # The sybil's slot stays free: what refuses it is admission, not a full registry.
+        admitted: dict[str, Any] = {} if admission is Admission.OPEN else {
+            "admission": admission, "allowlist": tuple(i.address for i in chosen),
+        }
         params = deployment_parameters(
             model_size=int(plans[0].prepared.params.shape[0]), parties=len(plans),
             max_parties=len(plans) + room, blocks=spec.blocks,
-            settings=plans[0].settings.consortium(), min_uploaders=min_uploaders,
+            settings=plans[0].settings.consortium(), min_uploaders=min_uploaders, **admitted,
         )
         ledger, deploy_block = deploy_ledger(w3, funder, params, directory=workdir / "deployments")
         say(f"ledger deployed at {ledger.address} (block {deploy_block})")

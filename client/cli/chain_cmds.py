@@ -32,7 +32,7 @@ from client.chain.devnet import (
     set_balance,
 )
 from client.chain.ledger import Ledger
-from client.chain.records import LedgerParams
+from client.chain.records import Admission, LedgerParams
 from client.cli.output import clock
 from client.cli.parser import ENV_LEDGER, ENV_RPC_URL, build_parser
 from client.cli.report import finite, print_results, write_plots
@@ -194,7 +194,48 @@ def _deployer(args: argparse.Namespace, chain_id: int) -> LocalAccount:
 
 
 def _flag(name: str) -> str:
+    # The admission quorum is one flag, NUM/DEN, for two fields.
+    name = name.removesuffix("_numerator").removesuffix("_denominator") if (
+        name.startswith("admission_quorum")) else name
     return "--" + name.replace("_", "-")
+
+
+def admission_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the admission fields of :class:`LedgerParams` that ``fppdl deploy``'s flags ask.
+
+    Checked here so that a contradiction is one line naming the flag, not a reverted
+    deployment: ``allowlist`` and ``vote`` need ``--allowlist``, ``open`` refuses it.
+    """
+    mode = Admission[str(args.admission).upper()]
+    listed = list(args.allowlist or [])
+    bad = [a for a in listed if not Web3.is_address(a)]
+    if bad:
+        raise NodeError(f"--allowlist {bad[0]!r} is not an Ethereum address")
+    allowlist = tuple(dict.fromkeys(Web3.to_checksum_address(a) for a in listed))
+    if mode is Admission.OPEN and allowlist:
+        raise NodeError("--allowlist needs --admission allowlist or vote (open admits anyone)")
+    if mode is not Admission.OPEN and not allowlist:
+        raise NodeError(f"--admission {args.admission} needs at least one --allowlist ADDR")
+    if mode is Admission.ALLOWLIST and len(allowlist) < args.min_parties:
+        raise NodeError(f"--admission allowlist names {len(allowlist)} addresses but "
+                        f"--min-parties is {args.min_parties}: registration could never close")
+    if len(allowlist) > args.max_parties:
+        raise NodeError(f"--allowlist names {len(allowlist)} addresses but --max-parties is "
+                        f"{args.max_parties}")
+    num, _, den = str(args.admission_quorum).partition("/")
+    try:
+        numerator, denominator = int(num), int(den)
+    except ValueError:
+        numerator = denominator = 0
+    if not 0 < numerator <= denominator:
+        raise NodeError(f"--admission-quorum needs NUM/DEN with 0 < NUM <= DEN, got "
+                        f"{args.admission_quorum!r}")
+    if args.registration_deposit < 0:
+        raise NodeError("--registration-deposit cannot be negative")
+    return {"admission": mode, "allowlist": allowlist,
+            "admission_quorum_numerator": numerator,
+            "admission_quorum_denominator": denominator,
+            "registration_deposit": int(args.registration_deposit)}
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -210,6 +251,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         registration_blocks=args.registration_blocks,
         benchmark_blocks=args.benchmark_blocks, request_blocks=args.request_blocks,
         upload_blocks=args.upload_blocks, settle_blocks=args.settle_blocks,
+        **admission_settings(args),
     )
     directory = args.deployments_dir or DEPLOYMENTS_DIR
     try:
@@ -253,6 +295,14 @@ def deadline_lines(ledger: Ledger, deploy_block: int) -> list[str]:
         f"registration: {p.min_parties} to {p.max_parties} parties; closes at block "
         f"{p.registration_deadline}, in {blocks_text(max(0, left), seconds)}, or when full"
     )
+    admits = {Admission.OPEN: "anyone (devnets and tests only)",
+              Admission.ALLOWLIST: f"only the {len(p.allowlist)} allowlisted addresses",
+              Admission.VOTE: f"the {len(p.allowlist)} allowlisted founders and whom their "
+                              f"members vote in ({p.admission_quorum_numerator}/"
+                              f"{p.admission_quorum_denominator} of them)"}
+    deposit = (f"; a deposit of {p.registration_deposit} wei, returned after the last round "
+               "to a party not removed" if p.registration_deposit else "")
+    lines.append(f"admission: {p.admission.name.lower()}, {admits[p.admission]}{deposit}")
     per_round = p.request_blocks + p.upload_blocks + p.settle_blocks
     lines.append(f"benchmarking: at most {blocks_text(p.benchmark_blocks, seconds)}")
     lines.append(

@@ -15,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from client.chain.records import LedgerParams
+from client.chain.records import Admission, LedgerParams
 from client.cli.experiment import add_experiment_commands
 from client.protocol.aggregation import DEFAULT_RULE, rule_names
 from trainer.constants import (
@@ -37,6 +37,12 @@ ENV_STORE = "FPPDL_STORE"
 ENV_DEPLOYMENTS = "FPPDL_DEPLOYMENTS_DIR"
 #: Phase lengths of ``consortium up`` (benchmarking, request, upload, settle), in blocks.
 CONSORTIUM_PHASE_BLOCKS = "120,60,60,120"
+#: ``fppdl demo --adversary`` choices: :func:`client.adversary.adversary_kinds`, named here
+#: because importing that module loads torch and web3 (a test checks the two agree).
+ADVERSARY_KINDS = ("free-rider", "garbage-upload", "late-upload", "junk-key",
+                   "missing-samples", "huge-claim", "sybil", "stale-reporter")
+#: ``fppdl deploy --admission`` choices: :class:`client.chain.records.Admission`, lowercase.
+ADMISSION_MODES = tuple(a.name.lower() for a in Admission)
 
 
 class FppdlParser(argparse.ArgumentParser):
@@ -117,6 +123,10 @@ def add_demo(p: argparse.ArgumentParser) -> None:
                         "scheduler never mines")
     p.add_argument("--block-time", type=int, default=1,
                    help="seconds per block of the demo's Anvil with --real-clock")
+    p.add_argument("--adversary", default=None, choices=ADVERSARY_KINDS, metavar="KIND",
+                   help="add one attacker to the consortium (" + ", ".join(ADVERSARY_KINDS)
+                        + "; a sybil meets ALLOWLIST admission of the parties); results.json "
+                        "says what the consortium did about it (docs/design/threat-model.md)")
 
 
 def _rpc_flag(p: argparse.ArgumentParser) -> None:
@@ -156,6 +166,7 @@ def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     signer.add_argument("--dev", action="store_true", help="Anvil's first dev key (devnet)")
     _password_flags(p)
     _ledger_flags(p)
+    _admission_flags(p)
     _deployments_flag(p)
     p.add_argument("--force", action="store_true",
                    help="deploy a new ledger even if a live one is recorded with other "
@@ -248,6 +259,26 @@ def _ledger_flags(p: argparse.ArgumentParser) -> None:
                    help="length of a round's upload phase, in blocks")
     p.add_argument("--settle-blocks", type=int, default=d.settle_blocks,
                    help="length of a round's settle phase, in blocks")
+
+
+def _admission_flags(p: argparse.ArgumentParser) -> None:
+    d = LedgerParams(model_size=1)
+    p.add_argument("--admission", choices=ADMISSION_MODES, default=d.admission.name.lower(),
+                   help="who may register: open (anyone: devnets and tests only), allowlist "
+                        "(exactly the --allowlist addresses: a consortium of known members), "
+                        "vote (the --allowlist founders plus addresses their members vote in)")
+    p.add_argument("--allowlist", action="append", default=None, metavar="ADDR",
+                   help="an admitted address (repeat for each; required by allowlist and "
+                        "vote, refused by open)")
+    p.add_argument("--admission-quorum", default=f"{d.admission_quorum_numerator}/"
+                                                 f"{d.admission_quorum_denominator}",
+                   metavar="NUM/DEN",
+                   help="with --admission vote: a candidate is admitted once ceil(NUM/DEN x "
+                        "admitted members) voted for it")
+    p.add_argument("--registration-deposit", type=int, default=d.registration_deposit,
+                   metavar="WEI",
+                   help="wei every party sends with its registration, withdrawable after the "
+                        "last round by a party that was not removed (0: none)")
 
 
 def _password_flags(p: argparse.ArgumentParser) -> None:

@@ -96,8 +96,8 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     # progress on every wait: registration, then the rounds, with the round count
     assert re.search(r"alice: (epoch 0: )?registered 1/2; closes at block \d+ \(about .+ at "
                      r".+ s/block\) or when full", out), out
-    assert re.search(r"(alice|bob): (epoch \d+: )?round [12]/2: (request|upload|settle) phase, \d/2 "
-                     r"(requested|uploaded|voted), deadline in \d+ blocks", out), out
+    assert re.search(r"(alice|bob): (epoch \d+: )?round [12]/2: (request|upload|settle) "
+                     r"phase, \d/2 (requested|uploaded|voted), deadline in \d+ blocks", out), out
     for party in ("alice", "bob"):
         assert f"{party}: done: 2 rounds, final accuracy" in out
     # progress lines carry the clock time
