@@ -450,6 +450,7 @@ class Consortium:
                     "samples_released": info.samples_released,
                     "dpgan_epsilon": round(m.dpgan_epsilon, 4),
                     "free_rider": m.free_rider,
+                    "adversary": m.adversary,
                     "removed": info.status is PartyStatus.REMOVED,
                     "standalone_accuracy": m.standalone_accuracy,
                     "final_accuracy": records[-1]["accuracy"] if records else None,

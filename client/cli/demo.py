@@ -28,7 +28,8 @@ from storage import open_store
 #: The demo's settings recorded in results.json and run.json (flag names).
 RECORDED = ("parties", "rounds", "setting", "model", "seed", "per_party", "aggregation",
             "local_epochs", "pretrain_epochs", "dpgan_epochs", "dpgan_width", "test_size",
-            "data_dir", "ipfs_api", "rpc_url", "kdf_cost", "real_clock", "block_time")
+            "data_dir", "ipfs_api", "rpc_url", "kdf_cost", "real_clock", "block_time",
+            "adversary")
 
 
 def run_demo(args: argparse.Namespace) -> int:

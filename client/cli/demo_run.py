@@ -18,6 +18,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from client.access import NodeError, open_chain
+from client.adversary import PARTY_KINDS
 from client.chain.anvil import AnvilNode
 from client.chain.devnet import DEV_KEY, is_devnet
 from client.chain.ledger import Ledger
@@ -32,7 +33,7 @@ from client.keystore import SIGNING_KEY_FILE, create_keystore, load_identity
 from client.node import NodeSettings, save_settings, state_dir
 from client.progress import phase_name
 from client.protocol.state import PartyState
-from client.shards import Shard
+from client.shards import Shard, free_rider_shard
 from storage import open_store
 
 PASSWORD_FILE = "demo-password"
@@ -97,6 +98,21 @@ def run_consortium(
         settings = spec.party_settings(i)
         prepared = prepare_party(name, shard, settings, cache_dir=folder / name, say=say)
         plans.append(PartyPlan(prepared, shard, settings))
+    honest = list(plans)
+    adversary = getattr(args, "adversary", None)
+    if adversary in PARTY_KINDS:
+        # The attacker is one party more (the demo's parties stay honest): a free-rider has
+        # no data and claims a shard's size; an uploader attacker holds a copy of the last
+        # honest shard, so only what it uploads is wrong.
+        free = adversary == "free-rider"
+        name = "free-rider" if free else "attacker"
+        last = shards[-1]
+        shard = free_rider_shard(last.test, last.normalisation, level=0.1) if free else last
+        identities.append(_identity(folder / name, password, args.kdf_cost))
+        settings = spec.party_settings(len(shards))
+        prepared = prepare_party(name, shard, settings, cache_dir=folder / name, say=say,
+                                 free_rider=free, claimed_size=args.per_party if free else 0)
+        plans.append(PartyPlan(prepared, shard, settings))
     store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
     min_uploaders = None
     if args.parties < 3:
@@ -113,7 +129,7 @@ def run_consortium(
         consortium = Consortium.attach(
             plans, ledger=ledger, deploy_block=int(run["deploy_block"]),
             identities=identities, store_for=lambda _i: open_store(store_spec), workdir=folder,
-            state_dir_for=lambda plan: keyed(plan, ledger),
+            state_dir_for=lambda plan: keyed(plan, ledger), adversary=adversary,
         )
         say(f"phase 3/4: resuming on ledger {ledger.address}: epoch {ledger.current_round()}, "
             f"phase {phase_name(ledger.phase())}, block {ledger.block_number()}")
@@ -125,7 +141,7 @@ def run_consortium(
             spec, plans, rpc_url=rpc_url, funder=funder,
             store_for=lambda _i: open_store(store_spec), workdir=folder,
             identities=identities, state_dir_in=keyed, progress=say,
-            min_uploaders=min_uploaders, adversary=getattr(args, "adversary", None),
+            min_uploaders=min_uploaders, adversary=adversary,
         )
         run.update(ledger=consortium.ledger.address, deploy_block=consortium.deploy_block,
                    chain_id=int(w3.eth.chain_id))
@@ -141,7 +157,7 @@ def run_consortium(
     consortium.run(progress=say, real_clock=args.real_clock)
     results = consortium.results()
     say("alone at equal compute: each party trained alone from w0 for the epochs it trained")
-    alone = equal_compute_standalone(spec, plans)
+    alone = equal_compute_standalone(spec, honest)
     add_equal_compute(results, [list(c) for c in alone.curves],
                       list(alone.standalone_accuracies))
     results["settings"] = {k: getattr(args, k) for k in (

@@ -73,7 +73,9 @@ def _table(title: str, rows: list[dict[str, Any]], columns: tuple[Column, ...]) 
         # never wrapped or cut: a broken or cut-off number would be a wrong number
         table.add_column(header, justify="right", no_wrap=True, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], *(cell(r) for _header, cell in columns))
+        # An attacker's row says so (its kind), whatever the columns shown.
+        label = f"{r['name']} ({r['adversary']})" if r.get("adversary") else r["name"]
+        table.add_row(label, *(cell(r) for _header, cell in columns))
     return table
 
 
