@@ -282,6 +282,11 @@ class PartyNode:
                 f"{address} is not registered in ledger {ledger.address} and its "
                 "registration is closed"
             )
+        if not ledger.is_admitted(address):
+            raise NotRegistered(
+                f"NotAdmitted: {address} is not admitted to ledger {ledger.address} (admission by "
+                "allowlist or vote): ask the consortium to admit it before registering"
+            )
         if int(ledger.w3.eth.get_balance(Web3.to_checksum_address(address))) == 0:
             raise NodeError(
                 f"account {address} has no ether for gas on chain "
