@@ -654,12 +654,14 @@ def ic_summary(data: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for (candidate, setting, rounds, dev), diffs in sorted(groups.items()):
         mean = statistics.fmean(diffs)
+        # One pair has no interval (null in the JSON): it decides nothing either way.
         half = (_t95(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-                if len(diffs) > 1 else math.inf)
+                if len(diffs) > 1 else None)
         out.append({"candidate": candidate, "setting": setting, "rounds": rounds,
                     "deviation": dev, "pairs": len(diffs), "mean": mean,
-                    "ci95": [mean - half, mean + half],
-                    "incentive_compatible": mean + half <= GOAL["ic_upper"]})
+                    "ci95": None if half is None else [mean - half, mean + half],
+                    "incentive_compatible": None if half is None
+                    else mean + half <= GOAL["ic_upper"]})
     return out
 
 
