@@ -732,17 +732,22 @@ def plot(data: dict[str, Any], path: Path, *, min_seeds: int = 1) -> None:
                 x, y = 100 * row["mean_gain"]["mean"], row["pearson"]["mean"]
                 ax.plot(x, y, "*", color="black", ms=13, label=f"default ({DEFAULT_NAME}, "
                         f"{len(row['seeds'])} seeds, r{row['rounds']})")
+        chosen_rounds = next((r["rounds"] for r in rows if r["candidate"] == CHOSEN), None)
         for name, colour in (("dssgd", "tab:purple"), ("fedavg", "tab:brown"),
                              ("cgsv", "tab:blue")):
             cands = [(k, v) for k, v in data.get("baseline_summary", {}).items()
                      if k.split("|")[1] == setting and k.split("|")[0].split(":")[0] == name]
+            if name == "cgsv" and chosen_rounds is not None:
+                cands = [kv for kv in cands if int(kv[0].split("|")[2]) == chosen_rounds] or cands
             if not cands:
                 continue
             if name == "cgsv":
                 cands = [max(cands, key=lambda kv: -1 if kv[1]["pearson"]["mean"] is None
                              else kv[1]["pearson"]["mean"])]
-            # One square per framework: the run length with the most seeds.
-            key, v = max(cands, key=lambda kv: (len(kv[1]["seeds"]), int(kv[0].split("|")[2])))
+            # One square per framework: at the default's run length if measured there, else
+            # the run length with the most seeds.
+            key, v = max(cands, key=lambda kv: (int(kv[0].split("|")[2]) == chosen_rounds,
+                                                len(kv[1]["seeds"]), int(kv[0].split("|")[2])))
             y = v["pearson"]["mean"]
             ax.errorbar(100 * v["mean_gain"]["mean"], 0.0 if y is None else y,
                         xerr=100 * v["mean_gain"]["std"],
