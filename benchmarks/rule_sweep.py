@@ -654,12 +654,14 @@ def ic_summary(data: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for (candidate, setting, rounds, dev), diffs in sorted(groups.items()):
         mean = statistics.fmean(diffs)
+        # One pair has no interval (null in the JSON): it decides nothing either way.
         half = (_t95(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-                if len(diffs) > 1 else math.inf)
+                if len(diffs) > 1 else None)
         out.append({"candidate": candidate, "setting": setting, "rounds": rounds,
                     "deviation": dev, "pairs": len(diffs), "mean": mean,
-                    "ci95": [mean - half, mean + half],
-                    "incentive_compatible": mean + half <= GOAL["ic_upper"]})
+                    "ci95": None if half is None else [mean - half, mean + half],
+                    "incentive_compatible": None if half is None
+                    else mean + half <= GOAL["ic_upper"]})
     return out
 
 
@@ -730,17 +732,22 @@ def plot(data: dict[str, Any], path: Path, *, min_seeds: int = 1) -> None:
                 x, y = 100 * row["mean_gain"]["mean"], row["pearson"]["mean"]
                 ax.plot(x, y, "*", color="black", ms=13, label=f"default ({DEFAULT_NAME}, "
                         f"{len(row['seeds'])} seeds, r{row['rounds']})")
+        chosen_rounds = next((r["rounds"] for r in rows if r["candidate"] == CHOSEN), None)
         for name, colour in (("dssgd", "tab:purple"), ("fedavg", "tab:brown"),
                              ("cgsv", "tab:blue")):
             cands = [(k, v) for k, v in data.get("baseline_summary", {}).items()
                      if k.split("|")[1] == setting and k.split("|")[0].split(":")[0] == name]
+            if name == "cgsv" and chosen_rounds is not None:
+                cands = [kv for kv in cands if int(kv[0].split("|")[2]) == chosen_rounds] or cands
             if not cands:
                 continue
             if name == "cgsv":
                 cands = [max(cands, key=lambda kv: -1 if kv[1]["pearson"]["mean"] is None
                              else kv[1]["pearson"]["mean"])]
-            # One square per framework: the run length with the most seeds.
-            key, v = max(cands, key=lambda kv: (len(kv[1]["seeds"]), int(kv[0].split("|")[2])))
+            # One square per framework: at the default's run length if measured there, else
+            # the run length with the most seeds.
+            key, v = max(cands, key=lambda kv: (int(kv[0].split("|")[2]) == chosen_rounds,
+                                                len(kv[1]["seeds"]), int(kv[0].split("|")[2])))
             y = v["pearson"]["mean"]
             ax.errorbar(100 * v["mean_gain"]["mean"], 0.0 if y is None else y,
                         xerr=100 * v["mean_gain"]["std"],
