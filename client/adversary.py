@@ -335,7 +335,8 @@ class LateUploader(Party):
             if self.address not in request.uploaders:
                 continue
             entries = request.amounts[request.uploaders.index(self.address)]
-            vector = self.rule.encode(delta=self.state.delta, params=params, entries=entries)
+            vector = self.rules.encode(epoch, request.requester, entries,
+                                       delta=self.state.delta, params=params)
             blob = self.exchange.seal(epoch, request, vector).blob
             self.store.put(blob)  # in the shared store, never committed in time
             self.late.append((request, blob, vector))

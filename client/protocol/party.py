@@ -10,7 +10,6 @@ run in this process or elsewhere, nor how the party was assembled (see :mod:`cli
 from __future__ import annotations
 
 import logging
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,11 @@ from client.errors import FppdlError
 from client.identity import PartyIdentity
 from client.protocol.aggregation import (
     AggregationRule,
-    Registration,
-    RuleContext,
-    UnknownRule,
     make_rule,
 )
 from client.protocol.config import ProtocolConfig
 from client.protocol.disputes import Disputes
+from client.protocol.encoding import BoundRule
 from client.protocol.evaluation import MutualEvaluation, credibility_over
 from client.protocol.exchange import Exchange
 from client.protocol.housekeeping import Housekeeping
@@ -138,6 +135,10 @@ class Party:
             identity=identity, peers=self.peers, store=store, timer=self.timer,
             quant=self._quant, chain_id=self._chain_id, contract=self._contract,
             neighbours=config.neighbours, min_accepted=self._params.min_uploaders,
+        )
+        self.rules = BoundRule(
+            rule=self.rule, me=self._me, peers=self.peers, state=self.state, quant=self._quant,
+            domain=self._chain_id.to_bytes(32, "big") + self._contract,
         )
         guard = (
             RevealGuard.from_bytes(self.state.guard, holder=self._me_bytes,
@@ -335,8 +336,8 @@ class Party:
                 continue
             # A requester may offer more than this party sells; it gets the cap.
             entries = min(request.amounts[request.uploaders.index(self._me)], cap)
-            vector = self._clip_for_ring(self._encode(epoch, request.requester, entries, params),
-                                         epoch)
+            vector = self.rules.encode(epoch, request.requester, entries,
+                                       delta=self.state.delta, params=params)
             envelope = self.exchange.seal(epoch, request, vector)
             # The envelope and the keys of its outer layers, kept (0600) in case a claim
             # against it must be answered; the keys are never published otherwise.
@@ -348,54 +349,6 @@ class Party:
             return False
         self.ledger.upload_ciphertexts(*self.mailbox.publish(epoch, sealed))
         return True
-
-    # ------------------------------------------------------------------ the rule's context
-
-    def _registration(self, address: str) -> Registration | None:
-        peer = self.peers.get(address)
-        try:
-            return Registration(peer.data_size, peer.samples_released)
-        except UnknownRule:
-            return None  # an inconsistent claim: the peer directory marks it unusable
-
-    def _rule_context(
-        self, epoch: int, receiver: str, *, sender: str | None = None,
-        senders: tuple[str, ...] = (), noise_seed: bytes | None = None,
-    ) -> RuleContext:
-        """Return the public facts of one (round, receiver) vector, as every party sees them."""
-        infos = tuple(r for r in (self._registration(s) for s in senders) if r is not None)
-        return RuleContext(
-            epoch, address_bytes(receiver),
-            self._chain_id.to_bytes(32, "big") + self._contract,
-            receiver_info=self._registration(receiver),
-            sender_info=None if sender is None else self._registration(sender),
-            senders_info=infos, noise_seed=noise_seed,
-        )
-
-    def _noise_seed(self, epoch: int, receiver: str) -> bytes:
-        """Return the secret seed of the noise of one sealed vector (fresh OS randomness).
-
-        Only the sender ever holds it, so the receiver cannot subtract the noise of what it
-        bought below the cap (that noise is the rule's price of precision).
-        """
-        return secrets.token_bytes(32)
-
-    def _encode(self, epoch: int, receiver: str, entries: int, params: FloatVec) -> FloatVec:
-        """Return the rule's vector for ``receiver``, who paid this party ``entries`` points."""
-        assert self.state.delta is not None
-        context = self._rule_context(epoch, receiver, sender=self._me,
-                                     noise_seed=self._noise_seed(epoch, receiver))
-        return self.rule.encode(delta=self.state.delta, params=params, entries=entries,
-                                context=context)
-
-    def _clip_for_ring(self, vector: FloatVec, epoch: int) -> FloatVec:
-        bound = self._quant.clip_bound(0)
-        size = self._quant.segments[0].length
-        if np.abs(vector[:size]).max(initial=0.0) > bound:
-            self.state.record("clipped_for_ring", round=epoch, bound=bound)
-            vector = vector.copy()
-            np.clip(vector[:size], -bound, bound, out=vector[:size])
-        return vector
 
     # ------------------------------------------------------------------ Algorithm 2 step 3
 
@@ -420,11 +373,8 @@ class Party:
         record: dict[str, Any] = {"round": epoch, "senders": len(senders),
                                   "dropped": dropped or []}
         if total is not None:
-            outcome = self.rule.apply(
-                params=self.learner.params(), own_delta=self.state.delta,
-                received_sum=total, senders=len(senders),
-                context=self._rule_context(epoch, self._me, senders=senders),
-            )
+            outcome = self.rules.apply(epoch, params=self.learner.params(),
+                                       own_delta=self.state.delta, total=total, senders=senders)
             if outcome.clipped or outcome.rejected:
                 self.state.record(
                     "aggregate_bounded" if outcome.clipped else "aggregate_rejected",

@@ -23,8 +23,8 @@ from client.protocol.aggregation import (
     RuleContext,
     make_rule,
 )
+from client.protocol.encoding import BoundRule
 from client.protocol.market import DEFAULT_BUDGET_POLICY
-from client.protocol.party import Party
 from client.protocol.peers import address_bytes
 from client.protocol.settings import ConsortiumSettings, SettingsError
 from tests.protocol.conftest import Deployer, RecordingLearner
@@ -43,8 +43,8 @@ def test_the_default_rule_applies_to_the_decrypted_sum_what_it_gives_on_the_clea
 ) -> None:
     # The noise seed is secret OS randomness in a real party; here it is a function of the
     # pair and round so the test can recompute every sender's vector in clear.
-    monkeypatch.setattr(Party, "_noise_seed",
-                        lambda self, epoch, receiver: _seed(self.address, epoch, receiver))
+    monkeypatch.setattr(BoundRule, "noise_seed",
+                        lambda self, epoch, receiver: _seed(self.me, epoch, receiver))
     consortium = deploy_consortium(rounds=2)
     consortium.run()
     ledger = consortium.ledger
