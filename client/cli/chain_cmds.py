@@ -251,6 +251,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         registration_blocks=args.registration_blocks,
         benchmark_blocks=args.benchmark_blocks, request_blocks=args.request_blocks,
         upload_blocks=args.upload_blocks, settle_blocks=args.settle_blocks,
+        # What every party must share (rule, budget policy, rounds, model, w0's seed) is
+        # stored on-chain: `party init` adopts it and a node configured otherwise refuses.
+        settings=PartySettings(model=args.model, rounds=args.rounds,
+                               aggregation=args.aggregation,
+                               init_seed=args.init_seed).consortium().to_bytes(),
         **admission_settings(args),
     )
     directory = args.deployments_dir or DEPLOYMENTS_DIR

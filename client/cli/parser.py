@@ -168,6 +168,11 @@ def add_chain_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
     _ledger_flags(p)
     _admission_flags(p)
     _deployments_flag(p)
+    p.add_argument("--aggregation", default=DEFAULT_RULE, choices=rule_names(),
+                   help="the consortium's aggregation rule (with its default budget policy), "
+                        "stored on-chain with the rounds, the model and --init-seed")
+    p.add_argument("--init-seed", type=int, default=0,
+                   help="seed of the public initial model w0 (the same for every party)")
     p.add_argument("--force", action="store_true",
                    help="deploy a new ledger even if a live one is recorded with other "
                         "parameters")
