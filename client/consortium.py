@@ -56,7 +56,7 @@ from client.protocol.peers import address_bytes
 from client.shards import Shard, free_rider_shard, make_shards
 from storage import ContentStore, StorageError
 from trainer.constants import DEFAULT_PARTITION, party_seed
-from trainer.data import Pool, default_pool
+from trainer.data import Dataset, Normalisation, Pool, default_pool
 from trainer.fairness import pearson
 
 #: Phase lengths in blocks (benchmarking, request, upload, settle) unless a spec says otherwise.
@@ -158,12 +158,25 @@ def plan_parties(
         prepared = prepare_party(f"party{i}", shard, settings, cache_dir=cache_dir, say=say)
         plans.append(PartyPlan(prepared, shard, settings))
     for k in range(spec.free_riders):
-        settings = spec.party_settings(spec.parties + k)
-        shard = free_rider_shard(pool.test, pool.normalisation, level=0.1)
-        prepared = prepare_party(f"free-rider{k}", shard, settings, free_rider=True,
-                                 claimed_size=spec.per_party, say=say)
-        plans.append(PartyPlan(prepared, shard, settings))
+        plans.append(free_rider_plan(spec, spec.parties + k, pool.test, pool.normalisation,
+                                     name=f"free-rider{k}", say=say))
     return plans
+
+
+#: The sharing level a free-rider claims (it has no data: whatever it claims is a lie).
+FREE_RIDER_LEVEL = 0.1
+
+
+def free_rider_plan(
+    spec: ConsortiumSpec, index: int, test: Dataset, normalisation: Normalisation, *,
+    name: str, cache_dir: Path | None = None, say: Callable[[str], None] = lambda _m: None,
+) -> PartyPlan:
+    """Return the plan of a party with no data that claims a shard of ``spec.per_party``."""
+    settings = spec.party_settings(index)
+    shard = free_rider_shard(test, normalisation, level=FREE_RIDER_LEVEL)
+    prepared = prepare_party(name, shard, settings, cache_dir=cache_dir, free_rider=True,
+                             claimed_size=spec.per_party, say=say)
+    return PartyPlan(prepared, shard, settings)
 
 
 class Consortium:

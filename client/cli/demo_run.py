@@ -26,14 +26,20 @@ from client.cli.output import Reporter
 from client.cli.report import add_equal_compute
 from client.cli.runs import write_run, write_secret
 from client.compose import PartySettings, prepare_party
-from client.consortium import DEFAULT_BLOCKS, Consortium, ConsortiumSpec, PartyPlan
+from client.consortium import (
+    DEFAULT_BLOCKS,
+    Consortium,
+    ConsortiumSpec,
+    PartyPlan,
+    free_rider_plan,
+)
 from client.experiments.frameworks import equal_compute_standalone
 from client.identity import PartyIdentity
 from client.keystore import SIGNING_KEY_FILE, create_keystore, load_identity
 from client.node import NodeSettings, save_settings, state_dir
 from client.progress import phase_name
 from client.protocol.state import PartyState
-from client.shards import Shard, free_rider_shard
+from client.shards import Shard
 from storage import open_store
 
 PASSWORD_FILE = "demo-password"
@@ -104,15 +110,16 @@ def run_consortium(
         # The attacker is one party more (the demo's parties stay honest): a free-rider has
         # no data and claims a shard's size; an uploader attacker holds a copy of the last
         # honest shard, so only what it uploads is wrong.
-        free = adversary == "free-rider"
-        name = "free-rider" if free else "attacker"
+        name = "free-rider" if adversary == "free-rider" else "attacker"
         last = shards[-1]
-        shard = free_rider_shard(last.test, last.normalisation, level=0.1) if free else last
         identities.append(_identity(folder / name, password, args.kdf_cost))
-        settings = spec.party_settings(len(shards))
-        prepared = prepare_party(name, shard, settings, cache_dir=folder / name, say=say,
-                                 free_rider=free, claimed_size=args.per_party if free else 0)
-        plans.append(PartyPlan(prepared, shard, settings))
+        if adversary == "free-rider":
+            plans.append(free_rider_plan(spec, len(shards), last.test, last.normalisation,
+                                         name=name, cache_dir=folder / name, say=say))
+        else:
+            settings = spec.party_settings(len(shards))
+            prepared = prepare_party(name, last, settings, cache_dir=folder / name, say=say)
+            plans.append(PartyPlan(prepared, last, settings))
     store_spec = args.ipfs_api or f"embedded:{folder / 'store'}"
     min_uploaders = None
     if args.parties < 3:
